@@ -1,0 +1,1 @@
+"""Value-based agents: NFQ and the DQN family, feed-forward and recurrent."""

@@ -1,0 +1,1 @@
+"""Recurrent state encoders with one interface (torch)."""

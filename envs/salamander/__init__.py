@@ -1,0 +1,1 @@
+"""Simulated salamander (MuJoCo): model, water forces, Ijspeert CPG and environments."""
