@@ -1,0 +1,742 @@
+"""The base class of every agent: environments, seeding, collection loop, evaluation, save/load.
+
+The public API follows Stable-Baselines3: ``Agent(env, config=None, *, device="auto",
+seed=None, verbose=0, tensorboard_log=None, eval_env=None, **hyper_parameters)``,
+``learn(total_timesteps, callback=None, log_interval=..., progress_bar=False)``,
+``predict(obs, state=None, episode_start=None, deterministic=True) -> (action, state)``
+(works with SB3's ``evaluate_policy``), ``save(path)`` / ``Agent.load(path, env=None,
+device=...)``, ``set_logger``. Environments are Gymnasium envs, env ids or Gymnasium
+vector envs (``NEXT_STEP`` autoreset, the Gymnasium default); a single env is wrapped in a
+``SyncVectorEnv`` of one.
+
+How a new agent subclasses :class:`BaseAgent` (DQN, RecurrentDQN and NFQ do this):
+
+1. Write a ``@dataclass`` config that inherits :class:`AgentConfig`; document each default
+   in its docstring. Set ``config_class`` to it.
+2. Implement ``_build()``: create networks and optimiser from ``self.obs_dim``,
+   ``self.n_actions`` and ``self.device``; and ``_make_replay_buffer(n_envs)`` returning a
+   :class:`stateful_rl.agents.replay.ReplayBuffer` (made when ``learn`` first resets the
+   env; the loop writes every step into ``self.replay_buffer``).
+3. Implement ``_modules()``: the ``nn.Module`` s saved in the zip (their buffers, e.g. an
+   echo-state reservoir, are saved with them) and restored by ``load``/``restore_best``.
+4. Implement ``_greedy_actions(obs[N, F], state, episode_start[N])`` returning greedy
+   actions ``[N]`` (long tensor) and the next state; it runs under ``torch.no_grad``.
+   Recurrent agents also override ``_initial_state(n)`` and ``_record_actions`` and set
+   ``recurrent = True``.
+5. Implement ``_after_step(before)``: called after every vector step of ``learn`` with
+   the step count before it; train there (``self.num_timesteps``, :func:`multiples_crossed`,
+   ``self._check_finite(loss)``) and set ``self.exploration_rate`` (ε of the ε-greedy
+   collection policy).
+
+Everything else (evaluation that keeps the best model, logging, callbacks, progress bar,
+observation normalisation, NaN stop, save/load) comes from the base class.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+import typing
+import zipfile
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cloudpickle
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
+from stable_baselines3.common.logger import HumanOutputFormat, Logger, configure
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.utils import get_device, set_random_seed
+from torch import nn
+from tqdm.auto import tqdm
+
+from stateful_rl.agents.evaluation import evaluate_episodes, make_eval_vector_env
+from stateful_rl.agents.spaces import (
+    check_action_space,
+    check_same_space,
+    describe_space,
+    flatten_observations,
+    observation_dim,
+    space_from_description,
+)
+from stateful_rl.agents.replay import ReplayBuffer
+
+State = tuple[torch.Tensor, ...] | None
+EnvLike = gym.Env | gym.vector.VectorEnv | str
+CallbackLike = BaseCallback | list[BaseCallback] | Callable[[dict, dict], bool] | None
+FORMAT_VERSION = 1
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename (readers never see half)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a saved file is an ordinary one
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def multiples_crossed(interval: int, before: int, after: int) -> int:
+    """How many multiples of ``interval`` lie in ``(before, after]`` (0 if interval <= 0)."""
+    return after // interval - before // interval if interval > 0 else 0
+
+
+@dataclass
+class AgentConfig:
+    """Hyper-parameters every agent has.
+
+    normalize_obs: standardise observations with running mean/std (clipped to ±10); the
+        statistics are saved with the agent.
+    eval_freq: env steps between evaluations that keep the best model (0: no evaluation).
+    n_eval_episodes: episodes per evaluation, each with a fresh seed.
+    """
+
+    normalize_obs: bool = False
+    eval_freq: int = 0
+    n_eval_episodes: int = 10
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            value, kind = getattr(self, f.name), hints[f.name]
+            origin = typing.get_origin(kind)
+            if origin is tuple and isinstance(value, list | tuple):
+                value = tuple(value)
+            elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            base = origin or kind
+            if base in (int, float, bool, str, tuple, dict) and (
+                not isinstance(value, base) or (base is int and isinstance(value, bool))
+            ):
+                raise ValueError(
+                    f"{type(self).__name__}.{f.name} must be {kind}, got {value!r}"
+                )
+            object.__setattr__(self, f.name, value)
+        for name in ("eval_freq",):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{type(self).__name__}.{name} must be >= 0")
+        if self.n_eval_episodes < 1:
+            raise ValueError(f"{type(self).__name__}.n_eval_episodes must be >= 1")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AgentConfig:
+        """Build from a mapping; an unknown key raises a ``ValueError`` naming the allowed ones."""
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"unknown {cls.__name__} key(s) {unknown}; allowed: {', '.join(allowed)}"
+            )
+        return cls(**values)
+
+
+class BaseAgent(ABC):
+    """Shared machinery of the value-based agents (see the module docstring)."""
+
+    config_class: ClassVar[type[AgentConfig]] = AgentConfig
+    recurrent: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        env: EnvLike | None,
+        config: AgentConfig | dict[str, Any] | None = None,
+        *,
+        device: torch.device | str = "auto",
+        seed: int | None = None,
+        verbose: int = 0,
+        tensorboard_log: str | None = None,
+        eval_env: EnvLike | Callable[[], gym.Env] | None = None,
+        observation_space: gym.Space | None = None,
+        action_space: gym.Space | None = None,
+        **hyper_parameters: Any,
+    ) -> None:
+        if config is None:
+            config = {}
+        if isinstance(config, AgentConfig):
+            config = asdict(config)
+        self.config = self.config_class.from_dict({**config, **hyper_parameters})
+        self.device = get_device(device)
+        self.verbose = verbose
+        self.env: gym.vector.VectorEnv | None = None
+        if env is not None:
+            env = self._wrap_env(env)
+            observation_space = env.single_observation_space
+            action_space = env.single_action_space
+        elif observation_space is None or action_space is None:
+            raise ValueError("pass an env, or both observation_space and action_space")
+        self.observation_space = observation_space
+        self.action_space = check_action_space(action_space)
+        self.obs_dim = observation_dim(observation_space)
+        self.n_actions = int(self.action_space.n)
+        self.obs_rms = RunningMeanStd(shape=(self.obs_dim,)) if self.config.normalize_obs else None
+        self._obs_shift: torch.Tensor | None = None
+        self._obs_scale: torch.Tensor | None = None
+        self.exploration_rate = 0.0
+        self.num_timesteps = 0
+        self._total_timesteps = 0
+        self._learn_start = 0
+        self._n_updates = 0
+        self._logger: Logger | None = None
+        if tensorboard_log is not None:
+            formats = ["stdout", "csv", "tensorboard"] if verbose else ["csv", "tensorboard"]
+            self._logger = configure(tensorboard_log, formats)
+        self._eval_source = eval_env
+        self._eval_vec: gym.vector.VectorEnv | None = None
+        self.eval_history: list[tuple[int, float, float]] = []  # (env step, mean, std)
+        self.best_mean_reward = -math.inf
+        self.best_step: int | None = None
+        self._best_snapshot: dict[str, Any] | None = None
+        self.set_random_seed(seed)
+        self.replay_buffer: ReplayBuffer | None = None
+        self._build()
+        self._sync_obs_stats()
+        if env is not None:
+            self.set_env(env)
+
+    # ----------------------------------------------------------------- subclass hooks
+    @abstractmethod
+    def _build(self) -> None:
+        """Create networks, optimiser and replay buffer."""
+
+    @abstractmethod
+    def _modules(self) -> dict[str, nn.Module]:
+        """The modules saved and restored by ``save``/``load``/``restore_best``."""
+
+    @abstractmethod
+    def _greedy_actions(
+        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
+        """Greedy actions ``[N]`` for normalised ``obs[N, F]`` and the next state."""
+
+    @abstractmethod
+    def _make_replay_buffer(self, n_envs: int) -> ReplayBuffer:
+        """The replay buffer for ``n_envs`` training envs."""
+
+    @abstractmethod
+    def _after_step(self, before: int) -> None:
+        """Train, update targets and ``exploration_rate`` after a vector step of ``learn``;
+        ``before`` is ``num_timesteps`` before that step."""
+
+    def _initial_state(self, n: int) -> State:
+        """The agent's state at an episode start for ``n`` envs (None: stateless)."""
+        return None
+
+    def _record_actions(self, state: State, actions: torch.Tensor) -> State:
+        """The state after ``actions[N]`` were taken (recurrent agents remember them)."""
+        return state
+
+    # ----------------------------------------------------------------- environments
+    @staticmethod
+    def _wrap_env(env: EnvLike) -> gym.vector.VectorEnv:
+        """An env id, env or vector env as a Gymnasium ``NEXT_STEP`` vector env."""
+        if isinstance(env, str):
+            env = gym.make(env)
+        if isinstance(env, gym.Env):
+            return gym.vector.SyncVectorEnv([lambda: env])
+        if not isinstance(env, gym.vector.VectorEnv):
+            raise ValueError(
+                f"env must be an env id, a gymnasium.Env or a gymnasium VectorEnv, got {env!r}"
+            )
+        mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+        if mode != gym.vector.AutoresetMode.NEXT_STEP:
+            raise ValueError(
+                f"vector envs must use autoreset_mode=NEXT_STEP (the Gymnasium default), got {mode}"
+            )
+        return env
+
+    def set_env(self, env: EnvLike) -> None:
+        """Use ``env`` for training (its spaces must match the agent's)."""
+        env = self._wrap_env(env)
+        check_same_space(self.observation_space, env.single_observation_space, "observation space")
+        check_same_space(self.action_space, env.single_action_space, "action space")
+        self.env = env
+        self._last_obs: np.ndarray | None = None
+
+    def get_env(self) -> gym.vector.VectorEnv | None:
+        """The training vector env (for SB3 callbacks)."""
+        return self.env
+
+    def get_vec_normalize_env(self) -> None:
+        """SB3 callbacks ask for it; normalisation lives in the agent (``normalize_obs``)."""
+        return None
+
+    def set_random_seed(self, seed: int | None) -> None:
+        """Seed python, numpy, torch, the agent's generator and the action space;
+        the training env is reset with ``seed`` (env ``i`` gets ``seed + i``) when ``learn``
+        first resets it."""
+        self.seed = seed
+        if seed is not None:
+            set_random_seed(seed, using_cuda=self.device.type == "cuda")
+            self.action_space.seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self._eval_seed = int(self.rng.integers(2**31)) if seed is None else seed + 1_000_000
+        self._n_evals = 0
+        self._env_seeded = False
+
+    # ----------------------------------------------------------------- acting
+    def _obs_tensor(self, flat: np.ndarray) -> torch.Tensor:
+        """Flat observations ``[N, F]`` as a normalised float tensor on the device."""
+        obs = torch.as_tensor(flat, device=self.device)
+        return self._normalize(obs)
+
+    def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        """Apply the running observation normalisation (identity when it is off)."""
+        if self._obs_shift is None:
+            return obs
+        return ((obs - self._obs_shift) / self._obs_scale).clamp_(-10.0, 10.0)
+
+    def _sync_obs_stats(self) -> None:
+        """Copy the running mean/std to the device (after each update of ``obs_rms``)."""
+        if self.obs_rms is not None:
+            self._obs_shift = torch.as_tensor(self.obs_rms.mean, dtype=torch.float32).to(
+                self.device
+            )
+            self._obs_scale = torch.as_tensor(
+                np.sqrt(self.obs_rms.var + 1e-8), dtype=torch.float32
+            ).to(self.device)
+
+    def _act(
+        self, flat: np.ndarray, state: State, episode_start: np.ndarray, epsilon: float
+    ) -> tuple[np.ndarray, State]:
+        """ε-greedy actions ``[N]`` (indices from 0) for flat observations ``[N, F]``."""
+        n = len(flat)
+        explore = self.rng.random(n) < epsilon
+        random_actions = self.rng.integers(0, self.n_actions, n)
+        if self.recurrent or not explore.all():
+            with torch.no_grad():
+                start = torch.as_tensor(episode_start, device=self.device)
+                greedy, state = self._greedy_actions(self._obs_tensor(flat), state, start)
+                actions = np.where(explore, random_actions, greedy.cpu().numpy())
+                state = self._record_actions(state, torch.as_tensor(actions, device=self.device))
+        else:
+            actions = random_actions
+        return actions, state
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Actions for one observation or a batch ``[N, ...]`` (as SB3's ``predict``).
+
+        ``state`` is what the previous call returned (None at the start);
+        ``episode_start[N]`` marks envs whose episode just began (their state is reset).
+        ``deterministic=False`` acts ε-greedily with the current exploration rate.
+        """
+        flat, batched = flatten_observations(self.observation_space, observation)
+        n = len(flat)
+        starts = (
+            np.zeros(n, dtype=bool)
+            if episode_start is None
+            else np.asarray(episode_start, dtype=bool).reshape(n)
+        )
+        if state is None:
+            torch_state = self._initial_state(n)
+        else:
+            torch_state = tuple(torch.as_tensor(s, device=self.device) for s in state)
+        actions, torch_state = self._act(
+            flat, torch_state, starts, 0.0 if deterministic else self.exploration_rate
+        )
+        actions = actions + int(self.action_space.start)
+        out_state = None if torch_state is None else tuple(s.cpu().numpy() for s in torch_state)
+        return (actions if batched else actions[0]), out_state
+
+    # ----------------------------------------------------------------- learning
+    @property
+    def logger(self) -> Logger:
+        """The SB3 logger (stdout when ``verbose``, else silent, unless ``set_logger`` was used)."""
+        if self._logger is None:
+            formats = [HumanOutputFormat(sys.stdout)] if self.verbose else []
+            self._logger = Logger(folder=None, output_formats=formats)
+        return self._logger
+
+    def set_logger(self, logger: Logger) -> None:
+        """Use an SB3 logger, e.g. ``configure(run_dir, ["stdout", "csv", "tensorboard"])``."""
+        self._logger = logger
+
+    def _init_callback(self, callback: CallbackLike) -> BaseCallback:
+        """SB3 callbacks: a ``BaseCallback``, a list of them, or ``f(locals, globals) -> bool``."""
+        if isinstance(callback, list):
+            callback = CallbackList(callback)
+        elif callback is None or not isinstance(callback, BaseCallback):
+            callback = ConvertCallback(callback)
+        callback.init_callback(self)
+        return callback
+
+    def _reset_env(self) -> None:
+        seed = None if self._env_seeded or self.seed is None else self.seed
+        self._last_obs, _ = self.env.reset(seed=seed)
+        self._env_seeded = True
+        n = self.env.num_envs
+        if self.replay_buffer is None or self.replay_buffer.n_envs != n:
+            self.replay_buffer = self._make_replay_buffer(n)
+        self._episode_start = np.ones(n, dtype=bool)
+        self._autoreset = np.zeros(n, dtype=bool)
+        self._act_state = self._initial_state(n)
+        self._state_before: State = self._act_state
+        self._ep_return = np.zeros(n)
+        self._ep_length = np.zeros(n, dtype=np.int64)
+        self.ep_info_buffer: deque[tuple[float, int]] = deque(maxlen=100)
+
+    def _collect_step(self) -> int:
+        """Act in every env once, store the step, return the number of real transitions."""
+        flat, _ = flatten_observations(self.observation_space, self._last_obs)
+        if self.obs_rms is not None:
+            self.obs_rms.update(flat)
+            self._sync_obs_stats()
+        self._state_before = self._act_state
+        actions, self._act_state = self._act(
+            flat, self._act_state, self._episode_start, self.exploration_rate
+        )
+        obs, rewards, terminated, truncated, _ = self.env.step(
+            actions + int(self.action_space.start)
+        )
+        valid = ~self._autoreset  # False where the env only resets (NEXT_STEP autoreset)
+        self._store(flat, actions, rewards, terminated, truncated, valid)
+        self._episode_start = self._autoreset
+        self._autoreset = terminated | truncated
+        self._last_obs = obs
+        self._ep_return += np.where(valid, rewards, 0.0)
+        self._ep_length += valid
+        for i in np.flatnonzero(self._autoreset):
+            self.ep_info_buffer.append((float(self._ep_return[i]), int(self._ep_length[i])))
+        self._ep_return[self._autoreset] = 0.0
+        self._ep_length[self._autoreset] = 0
+        n_new = int(valid.sum())
+        self.num_timesteps += n_new
+        return n_new
+
+    def _store(self, flat, actions, rewards, terminated, truncated, valid) -> None:
+        """Write one vector step into ``self.replay_buffer`` (with the state for sequences)."""
+        buffer = self.replay_buffer
+        state = None
+        if buffer.wants_state():
+            state = tuple(s.cpu().numpy() for s in self._state_before[: len(buffer.states)])
+        buffer.add(
+            flat, actions, rewards, terminated, truncated, self._episode_start, valid, state
+        )
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        """Stop training with a ``FloatingPointError`` naming the env step if ``loss`` is NaN/inf.
+
+        The kept best model (in memory and at ``best_model_path``) is left untouched.
+        """
+        if not torch.isfinite(loss).item():
+            raise FloatingPointError(
+                f"{type(self).__name__}: loss became {loss.item()} at env step "
+                f"{self.num_timesteps} (update {self._n_updates}); training stopped. The kept "
+                f"best model (step {self.best_step}) is unchanged: call restore_best()."
+            )
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: CallbackLike = None,
+        log_interval: int = 10_000,
+        progress_bar: bool = False,
+        reset_num_timesteps: bool = True,
+        best_model_path: str | os.PathLike | None = None,
+        checkpoint_freq: int = 0,
+        checkpoint_path: str | os.PathLike | None = None,
+    ) -> BaseAgent:
+        """Collect ``total_timesteps`` env steps (summed over vector envs) and train.
+
+        ``callback``: an SB3 ``BaseCallback`` (or list), or ``f(locals, globals) -> bool``;
+        returning False stops training. ``log_interval``: env steps between logger dumps.
+        Every ``config.eval_freq`` steps the agent is evaluated on fresh seeds and the best
+        model is kept (``restore_best()``; also saved to ``best_model_path`` if given); a
+        last evaluation of the final policy is logged as ``eval/final_mean_reward``.
+        Every ``checkpoint_freq`` steps the full training state is written to
+        ``checkpoint_path`` (:meth:`save_training_state`); an agent loaded with
+        :meth:`load_training_state` continues with ``learn(remaining_timesteps,
+        reset_num_timesteps=False)`` exactly as the uninterrupted call would have (same
+        schedules; on CPU with a seed, the same numbers).
+        """
+        if self.env is None:
+            raise ValueError("this agent has no env: pass one to the constructor or set_env")
+        if total_timesteps < 0:
+            raise ValueError(f"total_timesteps must be >= 0, got {total_timesteps}")
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        if reset_num_timesteps or self._last_obs is None:
+            self._reset_env()
+        start_steps = self.num_timesteps
+        if reset_num_timesteps or start_steps + total_timesteps != self._total_timesteps:
+            self._learn_start = start_steps  # a new schedule (else: continue an interrupted one)
+        self._total_timesteps = start_steps + total_timesteps
+        callback = self._init_callback(callback)
+        callback.on_training_start(locals(), globals())
+        bar = tqdm(total=total_timesteps, unit="step", disable=not progress_bar)
+        t0, last_postfix = time.perf_counter(), 0.0
+        eval_freq = self.config.eval_freq
+        try:
+            callback.on_rollout_start()
+            while self.num_timesteps < self._total_timesteps:
+                before = self.num_timesteps
+                bar.update(self._collect_step())
+                callback.update_locals(locals())
+                if not callback.on_step():
+                    break
+                self._after_step(before)
+                if self._should_evaluate(before):
+                    self._evaluate_and_keep(best_model_path)
+                if multiples_crossed(log_interval, before, self.num_timesteps):
+                    self._dump_logs(t0, start_steps)
+                if multiples_crossed(checkpoint_freq, before, self.num_timesteps):
+                    self.save_training_state(checkpoint_path)
+                if progress_bar and time.perf_counter() - last_postfix > 0.5:
+                    last_postfix = time.perf_counter()
+                    bar.set_postfix(ret=f"{self._mean_episode_return():.1f}", refresh=False)
+            callback.on_rollout_end()
+        finally:
+            bar.close()
+        if eval_freq:
+            if not self.eval_history or self.eval_history[-1][0] != self.num_timesteps:
+                self._evaluate_and_keep(best_model_path)
+            self.logger.record("eval/final_mean_reward", self.eval_history[-1][1])
+        self._dump_logs(t0, start_steps)
+        callback.on_training_end()
+        return self
+
+    def _mean_episode_return(self) -> float:
+        if not self.ep_info_buffer:
+            return float("nan")
+        return float(np.mean([r for r, _ in self.ep_info_buffer]))
+
+    def _dump_logs(self, t0: float, start_steps: int) -> None:
+        elapsed = max(time.perf_counter() - t0, 1e-9)
+        log = self.logger
+        log.record("time/total_timesteps", self.num_timesteps)
+        log.record("time/fps", int((self.num_timesteps - start_steps) / elapsed))
+        log.record("time/time_elapsed", int(elapsed))
+        log.record("train/n_updates", self._n_updates)
+        log.record("rollout/exploration_rate", self.exploration_rate)
+        if self.ep_info_buffer:
+            log.record("rollout/ep_rew_mean", self._mean_episode_return())
+            log.record("rollout/ep_len_mean", float(np.mean([n for _, n in self.ep_info_buffer])))
+        log.dump(step=self.num_timesteps)
+
+    # ----------------------------------------------------------------- evaluation
+    def _should_evaluate(self, before: int) -> bool:
+        """Whether ``learn`` evaluates after the vector step that began at env step ``before``
+        (every ``eval_freq`` steps; batch agents evaluate right after a fit instead)."""
+        return bool(multiples_crossed(self.config.eval_freq, before, self.num_timesteps))
+
+    def _eval_factory(self) -> tuple[Callable[[], gym.Env], int]:
+        """A factory of evaluation envs and how many may run in parallel."""
+        source = self._eval_source
+        if isinstance(source, gym.Env):
+            return (lambda: source), 1
+        if isinstance(source, str):
+            return (lambda: gym.make(source)), 32
+        if callable(source):
+            return source, 32
+        envs = getattr(self.env, "envs", None)  # SyncVectorEnv / AsyncVectorEnv-like
+        spec = envs[0].spec if envs else getattr(self.env, "spec", None)
+        if spec is None:
+            raise ValueError(
+                "cannot build an evaluation env: the training env has no spec; pass eval_env="
+            )
+        vector_keys = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
+        kwargs = {k: v for k, v in spec.kwargs.items() if k not in vector_keys}
+        return (lambda: gym.make(spec.id, **kwargs)), 32
+
+    def evaluate(
+        self, seeds: list[int] | np.ndarray, deterministic: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One episode per seed on the evaluation env: (returns, lengths), each ``[len(seeds)]``."""
+        make_env, max_par = self._eval_factory()
+        n_par = min(len(seeds), max_par)
+        if self._eval_vec is None or self._eval_vec.num_envs != n_par:
+            self._eval_vec = make_eval_vector_env(make_env, n_par)
+        return evaluate_episodes(self, make_env, seeds, deterministic, n_par, self._eval_vec)
+
+    def _evaluate_and_keep(self, best_model_path: str | os.PathLike | None) -> tuple[float, float]:
+        """Evaluate on fresh seeds; keep (and save) the model if it is the best so far."""
+        n = self.config.n_eval_episodes
+        seeds = self._eval_seed + self._n_evals * n + np.arange(n)
+        self._n_evals += 1
+        returns, _ = self.evaluate(seeds)
+        mean, std = float(returns.mean()), float(returns.std())
+        self.eval_history.append((self.num_timesteps, mean, std))
+        if mean > self.best_mean_reward:
+            self.best_mean_reward, self.best_step = mean, self.num_timesteps
+            self._best_snapshot = self._snapshot()
+            if best_model_path is not None:
+                self.save(best_model_path)
+        self.logger.record("eval/mean_reward", mean)
+        self.logger.record("eval/std_reward", std)
+        self.logger.record("eval/best_mean_reward", self.best_mean_reward)
+        return mean, std
+
+    def _snapshot(self) -> dict[str, Any]:
+        """Copies of everything ``predict`` depends on."""
+        return {
+            "modules": {k: copy.deepcopy(m.state_dict()) for k, m in self._modules().items()},
+            "obs_rms": copy.deepcopy(self.obs_rms),
+        }
+
+    def restore_best(self) -> None:
+        """Load the best model kept by periodic evaluation (a ``ValueError`` if there is none)."""
+        if self._best_snapshot is None:
+            raise ValueError("no model kept yet: set eval_freq > 0 and call learn")
+        self._restore(self._best_snapshot)
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        for name, module in self._modules().items():
+            module.load_state_dict(snapshot["modules"][name])
+        self.obs_rms = copy.deepcopy(snapshot["obs_rms"])
+        self._sync_obs_stats()
+        self._after_restore()
+
+    def _after_restore(self) -> None:
+        """Hook after weights were loaded (e.g. copy them into a target network)."""
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write one zip (``config.json`` + ``weights.pt``) atomically (temp file + rename)."""
+        path = Path(path)
+        if path.suffix != ".zip":
+            path = path.with_suffix(path.suffix + ".zip")
+        meta = {
+            "agent": type(self).__name__,
+            "format_version": FORMAT_VERSION,
+            "config": asdict(self.config),
+            "observation_space": describe_space(self.observation_space),
+            "action_space": describe_space(self.action_space),
+            "num_timesteps": self.num_timesteps,
+            "best_mean_reward": self.best_mean_reward,
+            "versions": {"torch": torch.__version__, "gymnasium": gym.__version__},
+        }
+        rms = None
+        if self.obs_rms is not None:
+            rms = {
+                "mean": torch.as_tensor(self.obs_rms.mean),
+                "var": torch.as_tensor(self.obs_rms.var),
+                "count": float(self.obs_rms.count),
+            }
+        weights = io.BytesIO()
+        torch.save(
+            {"modules": {k: m.state_dict() for k, m in self._modules().items()}, "obs_rms": rms},
+            weights,
+        )
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("config.json", json.dumps(meta, indent=1))
+            zf.writestr("weights.pt", weights.getvalue())
+        write_atomic(path, archive.getvalue())
+
+    # Not pickled into a training state: open files and envs rebuilt on demand.
+    _TRANSIENT: ClassVar[tuple[str, ...]] = ("_logger", "_eval_vec")
+
+    @property
+    def remaining_timesteps(self) -> int:
+        """Env steps the current (or interrupted) ``learn`` call has still to collect."""
+        return max(self._total_timesteps - self.num_timesteps, 0)
+
+    def save_training_state(self, path: str | os.PathLike) -> None:
+        """Write everything ``learn`` needs to continue exactly, atomically: modules,
+        optimiser, replay buffer, training envs (pickled mid-episode), counters, schedules,
+        evaluation history and every random generator (python, numpy, torch, the agent's).
+
+        Unlike :meth:`save` this pickles the agent: load it with the same code version.
+        """
+        state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+        rng = {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),  # noqa: NPY002 (SB3's set_random_seed seeds it)
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+        data = io.BytesIO()
+        # cloudpickle (a Gymnasium dependency): vector envs hold their env factories (lambdas).
+        torch.save(
+            {"class": type(self), "agent": state, "rng": rng}, data, pickle_module=cloudpickle
+        )
+        write_atomic(path, data.getvalue())
+
+    @classmethod
+    def load_training_state(cls, path: str | os.PathLike) -> BaseAgent:
+        """An agent written by :meth:`save_training_state`, global random generators
+        restored; continue with ``learn(agent.remaining_timesteps, reset_num_timesteps=False)``.
+        """
+        location = None if torch.cuda.is_available() else "cpu"
+        data = torch.load(path, map_location=location, weights_only=False)
+        if not issubclass(data["class"], cls):
+            raise ValueError(f"{path} holds a {data['class'].__name__}, not a {cls.__name__}")
+        agent = object.__new__(data["class"])
+        agent.__dict__.update(data["agent"])
+        for name in cls._TRANSIENT:
+            setattr(agent, name, None)
+        rng = data["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])  # noqa: NPY002
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        return agent
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        env: EnvLike | None = None,
+        device: torch.device | str = "auto",
+        **kwargs: Any,
+    ) -> BaseAgent:
+        """Load a saved agent; ``env`` (optional) must have the saved observation space.
+
+        ``kwargs`` go to the constructor (e.g. ``seed``, ``verbose``, ``eval_env``).
+        """
+        path = Path(path)
+        if not path.exists() and path.with_suffix(path.suffix + ".zip").exists():
+            path = path.with_suffix(path.suffix + ".zip")
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("config.json"))
+            weights = torch.load(
+                io.BytesIO(zf.read("weights.pt")), map_location="cpu", weights_only=True
+            )
+        if meta["agent"] != cls.__name__:
+            raise ValueError(f"{path} holds a {meta['agent']}, not a {cls.__name__}")
+        obs_space = space_from_description(meta["observation_space"])
+        act_space = space_from_description(meta["action_space"])
+        if env is not None:
+            env = cls._wrap_env(env)
+            check_same_space(obs_space, env.single_observation_space, f"{path}: observation space")
+            check_same_space(act_space, env.single_action_space, f"{path}: action space")
+        agent = cls(
+            env,
+            meta["config"],
+            device=device,
+            observation_space=obs_space,
+            action_space=act_space,
+            **kwargs,
+        )
+        if weights["obs_rms"] is not None:
+            agent.obs_rms.mean = weights["obs_rms"]["mean"].numpy()
+            agent.obs_rms.var = weights["obs_rms"]["var"].numpy()
+            agent.obs_rms.count = weights["obs_rms"]["count"]
+        agent._restore({"modules": weights["modules"], "obs_rms": agent.obs_rms})
+        agent.num_timesteps = meta["num_timesteps"]
+        return agent

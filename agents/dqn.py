@@ -1,0 +1,218 @@
+"""Deep Q-Network (Mnih et al., Nature 2015) with Double DQN targets (van Hasselt et al., 2016).
+
+Loss: Huber (or MSE) between ``Q(s_t, a_t)`` and the n-step target
+``y = Σ_{k<m} γ^k r_{t+k} + γ^m Q_target(s_{t+m}, a*)`` with
+``a* = argmax_a Q_target(s_{t+m}, a)`` (DQN) or ``argmax_a Q(s_{t+m}, a)`` (Double DQN),
+``m ≤ n`` stopping at an episode end (no bootstrap after termination, bootstrap from the
+final observation after truncation).
+
+Speed: one training phase (``gradient_steps`` updates) samples all its batches at once and
+evaluates the target network on all of them in one forward pass (the target network does
+not change inside a phase); acting does no module mode switches (no dropout or batch norm).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from stateful_rl.encoders.feedforward import mlp
+from torch import nn
+
+from stateful_rl.agents.base import AgentConfig, BaseAgent, State, multiples_crossed
+from stateful_rl.agents.replay import ReplayBuffer
+
+
+@dataclass
+class DQNConfig(AgentConfig):
+    """DQN hyper-parameters; defaults are Stable-Baselines3's DQN defaults.
+
+    learning_rate: Adam step size.
+    buffer_size: replay capacity in transitions (all envs together).
+    learning_starts: env steps collected before training starts.
+    batch_size: transitions per gradient step.
+    gamma: discount factor.
+    train_freq: env steps (summed over envs) between training phases.
+    gradient_steps: gradient steps per training phase.
+    target_update_interval: env steps between target-network updates.
+    tau: target update ``θ' ← τ θ + (1 − τ) θ'`` (1: hard copy).
+    exploration_fraction: fraction of ``total_timesteps`` over which ε decays linearly.
+    exploration_initial_eps, exploration_final_eps: ε at the start and after the decay.
+    max_grad_norm: gradient-norm clipping threshold.
+    net_arch: hidden layer widths of the Q-network (ReLU).
+    double: Double DQN targets (online arg-max, target evaluation).
+    n_step: steps of the n-step return (1: ordinary one-step targets).
+    loss: "huber" (smooth L1, as SB3) or "mse".
+    """
+
+    learning_rate: float = 1e-4
+    buffer_size: int = 1_000_000
+    learning_starts: int = 100
+    batch_size: int = 32
+    gamma: float = 0.99
+    train_freq: int = 4
+    gradient_steps: int = 1
+    target_update_interval: int = 10_000
+    tau: float = 1.0
+    exploration_fraction: float = 0.1
+    exploration_initial_eps: float = 1.0
+    exploration_final_eps: float = 0.05
+    max_grad_norm: float = 10.0
+    net_arch: tuple[int, ...] = (64, 64)
+    double: bool = False
+    n_step: int = 1
+    loss: str = "huber"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = type(self).__name__
+        for key in ("buffer_size", "batch_size", "train_freq", "n_step", "target_update_interval"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{name}.{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("learning_starts", "gradient_steps"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{name}.{key} must be >= 0, got {getattr(self, key)}")
+        for key in ("gamma", "tau", "exploration_fraction"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ValueError(f"{name}.{key} must be in [0, 1], got {getattr(self, key)}")
+        if self.loss not in ("huber", "mse"):
+            raise ValueError(f"{name}.loss must be 'huber' or 'mse', got {self.loss!r}")
+        if self.learning_rate <= 0 or self.max_grad_norm <= 0:
+            raise ValueError(f"{name}.learning_rate and max_grad_norm must be > 0")
+
+
+def q_head(input_dim: int, net_arch: tuple[int, ...], n_actions: int) -> nn.Sequential:
+    """ReLU MLP ``input_dim -> net_arch -> n_actions`` (Q-values, one per action)."""
+    last = net_arch[-1] if net_arch else input_dim
+    return nn.Sequential(mlp(input_dim, net_arch, nn.ReLU), nn.Linear(last, n_actions))
+
+
+def make_adam(params, lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel where torch has it (CPU since torch 2.4, CUDA)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except RuntimeError:
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+class DQN(BaseAgent):
+    """Feed-forward DQN / Double DQN on a replay buffer of n-step transitions.
+
+    Example::
+
+        agent = DQN("CartPole-v1", learning_rate=2.3e-3, double=True, seed=0)
+        agent.learn(50_000)
+        action, _ = agent.predict(obs)
+    """
+
+    config_class = DQNConfig
+    config: DQNConfig
+
+    def _build(self) -> None:
+        cfg = self.config
+        self.q_net = q_head(self.obs_dim, cfg.net_arch, self.n_actions).to(self.device)
+        self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
+        self.optimizer = make_adam(self.q_net.parameters(), cfg.learning_rate)
+
+    def _make_replay_buffer(self, n_envs: int) -> ReplayBuffer:
+        return ReplayBuffer(self.config.buffer_size, n_envs, self.obs_dim)
+
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"q_net": self.q_net}
+
+    def _after_restore(self) -> None:
+        self.target_net.load_state_dict(self.q_net.state_dict())
+
+    def _greedy_actions(
+        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
+        return self.q_net(obs).argmax(dim=1), state
+
+    # ----------------------------------------------------------------- training
+    def _after_step(self, before: int) -> None:
+        cfg, now = self.config, self.num_timesteps
+        span = max(self._total_timesteps - self._learn_start, 1)
+        progress = min((now - self._learn_start) / (cfg.exploration_fraction * span + 1e-12), 1.0)
+        self.exploration_rate = cfg.exploration_initial_eps + progress * (
+            cfg.exploration_final_eps - cfg.exploration_initial_eps
+        )
+        if multiples_crossed(cfg.target_update_interval, before, now):
+            self._update_target()
+        if now > cfg.learning_starts:
+            n_updates = multiples_crossed(cfg.train_freq, before, now) * cfg.gradient_steps
+            if n_updates:
+                self._train(n_updates)
+
+    @torch.no_grad()
+    def _update_target(self) -> None:
+        """``θ' ← τ θ + (1 − τ) θ'`` for every parameter (a copy when ``τ = 1``)."""
+        online, target = list(self.q_modules()), list(self.target_modules())
+        for m, t in zip(online, target, strict=True):
+            torch._foreach_lerp_(list(t.parameters()), list(m.parameters()), self.config.tau)
+
+    def q_modules(self) -> list[nn.Module]:
+        """The trained modules (their parameters are optimised and copied to the target)."""
+        return [self.q_net]
+
+    def target_modules(self) -> list[nn.Module]:
+        """The target copies of :meth:`q_modules`, in the same order."""
+        return [self.target_net]
+
+    def _td_loss(
+        self, q: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Huber/MSE between Q and targets; a masked mean when ``mask`` (1 = counts) is given."""
+        fn = F.smooth_l1_loss if self.config.loss == "huber" else F.mse_loss
+        if mask is None:
+            return fn(q, target)
+        return (fn(q, target, reduction="none") * mask).sum() / mask.sum().clamp(min=1.0)
+
+    def _optimize(self, loss: torch.Tensor) -> None:
+        """One Adam step on ``loss`` with gradient-norm clipping."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        nn.utils.clip_grad_norm_(params, self.config.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        self._n_updates += 1
+
+    def _bootstrap(
+        self, next_q_target: torch.Tensor, next_q_online: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``Q_target(s', a*)``: ``a*`` from the online Q (Double DQN) or the target Q."""
+        q = next_q_online if next_q_online is not None else next_q_target
+        return next_q_target.gather(-1, q.argmax(dim=-1, keepdim=True)).squeeze(-1)
+
+    def _end_phase(self, losses: list[torch.Tensor]) -> None:
+        """Stop on a non-finite loss (naming the env step), else log the phase's mean loss."""
+        mean_loss = torch.stack(losses).mean()
+        self._check_finite(mean_loss)
+        self.logger.record("train/loss", mean_loss.item())
+
+    def _train(self, n_updates: int) -> None:
+        """One training phase: ``n_updates`` gradient steps on fresh batches."""
+        cfg, size = self.config, self.config.batch_size
+        batch = self.replay_buffer.sample_transitions(
+            n_updates * size, self.rng, cfg.n_step, cfg.gamma
+        ).to_torch(self.device)
+        obs, next_obs = self._normalize(batch.obs), self._normalize(batch.next_obs)
+        with torch.no_grad():
+            next_q = self.target_net(next_obs)  # all targets of the phase in one pass
+            if not cfg.double:
+                targets = batch.returns + batch.discounts * self._bootstrap(next_q, None)
+        losses = []
+        for u in range(n_updates):
+            part = slice(u * size, (u + 1) * size)
+            if cfg.double:
+                with torch.no_grad():
+                    boot = self._bootstrap(next_q[part], self.q_net(next_obs[part]))
+                target = batch.returns[part] + batch.discounts[part] * boot
+            else:
+                target = targets[part]
+            q = self.q_net(obs[part]).gather(1, batch.actions[part, None]).squeeze(1)
+            loss = self._td_loss(q, target)
+            self._optimize(loss)
+            losses.append(loss.detach())
+        self._end_phase(losses)

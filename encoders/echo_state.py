@@ -1,0 +1,249 @@
+"""Echo state network: a fixed random sparse leaky-tanh reservoir (Jaeger 2001; Lukoševičius
+2012, "A practical guide to applying echo state networks"; ../shared/REFERENCE.md §3).
+
+    h̃_t = tanh(W_in x_t + W h_{t-1} + b),    h_t = (1 - α) h_{t-1} + α h̃_t,
+
+with ``h = 0`` at every episode start. The weights are never trained (``trainable`` is
+False; they are buffers, not parameters). Initialisation follows reservoirpy 0.4's
+defaults: ``W`` Gaussian with a fraction ``connectivity`` of non-zeros rescaled to spectral
+radius ``ρ``; ``W_in`` and ``b`` Bernoulli ±1 times ``input_scaling`` / ``bias_scaling``
+with a fraction ``input_connectivity`` of non-zeros.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from stateful_rl.encoders import reservoir_kernel
+from stateful_rl.encoders.base import State, StateEncoder
+
+
+def spectral_radius(
+    matrix: torch.Tensor, iterations: int = 300, burn_in: int = 100, vectors: int = 4, seed: int = 0
+) -> float:
+    """Estimate ``max |λ|`` of a square (sparse or dense) matrix by its mean log growth rate.
+
+    Power iteration on ``vectors`` random vectors: after ``burn_in`` steps the mean of
+    ``log ‖W v‖`` (with ``v`` renormalised every step) converges to ``log ρ`` even when the
+    leading eigenvalues are a complex pair. Costs ``iterations`` sparse products (≈ 1 s at
+    N = 5000, 10% non-zeros, instead of ≈ 14 s for ARPACK's ``eigs``); within 0.2% of the
+    exact value on Gaussian reservoirs with N ≥ 500.
+    """
+    if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"spectral_radius needs a square matrix, got {tuple(matrix.shape)}")
+    if iterations <= burn_in:
+        raise ValueError(f"iterations ({iterations}) must exceed burn_in ({burn_in})")
+    generator = torch.Generator().manual_seed(seed)
+    v = torch.randn(matrix.shape[0], vectors, generator=generator, dtype=torch.float64)
+    v = v.to(device=matrix.device, dtype=matrix.dtype)
+    log_growth = torch.zeros(vectors, dtype=torch.float64, device=matrix.device)
+    for i in range(iterations):
+        v = matrix @ v
+        norm = torch.linalg.vector_norm(v, dim=0)
+        if i >= burn_in:
+            log_growth += torch.log(norm.double())
+        v = v / norm
+    return float(torch.exp(log_growth / (iterations - burn_in)).mean())
+
+
+def _bernoulli(rng: np.random.Generator, shape: tuple[int, ...], density: float) -> np.ndarray:
+    """±1 entries with a fraction ``density`` of non-zeros (dense array)."""
+    signs = rng.choice(np.array([-1.0, 1.0]), size=shape)
+    return signs * (rng.random(shape) < density)
+
+
+class EchoStateEncoder(StateEncoder):
+    """Leaky-tanh echo state reservoir; features are the states ``h_t`` (``[T, B, N]``).
+
+    Args:
+        input_dim: observation size ``F``.
+        units: reservoir size ``N`` (runs on GPU with N ≥ 20 000; sparse by default).
+        spectral_radius: ``ρ(W)`` after rescaling.
+        leak_rate: ``α`` in ``(0, 1]``.
+        input_scaling: scale of ``W_in`` (a float, or one per input).
+        bias_scaling: scale of ``b`` (0: no bias).
+        connectivity: fraction of non-zeros of ``W``.
+        input_connectivity: fraction of non-zeros of ``W_in`` and ``b``.
+        seed: seed of the weights.
+        sparse: store ``W`` as a CSR tensor (default: when ``connectivity < 0.3``).
+        dtype: dtype of weights and states (float32; float64 for exact comparisons).
+        weights: ``(W, W_in, b)`` to use as they are instead of random ones (see
+            :meth:`from_weights`).
+        use_kernel: run single sparse sequences on CPU with the numba kernel when numba is
+            installed (:mod:`~stateful_rl.encoders.reservoir_kernel`); else torch CSR.
+    """
+
+    trainable = False
+
+    def __init__(
+        self,
+        input_dim: int,
+        units: int = 1000,
+        spectral_radius: float = 0.9,
+        leak_rate: float = 0.3,
+        input_scaling: float | np.ndarray = 1.0,
+        bias_scaling: float = 0.0,
+        connectivity: float = 0.1,
+        input_connectivity: float = 0.1,
+        seed: int = 0,
+        sparse: bool | None = None,
+        dtype: torch.dtype = torch.float32,
+        weights: tuple[np.ndarray | sp.sparray, np.ndarray | sp.sparray, np.ndarray | float]
+        | None = None,
+        use_kernel: bool = True,
+    ) -> None:
+        super().__init__()
+        if input_dim < 1 or units < 1:
+            raise ValueError(f"input_dim and units must be >= 1, got {input_dim} and {units}")
+        if not 0 < leak_rate <= 1:
+            raise ValueError(f"leak_rate must be in (0, 1], got {leak_rate}")
+        if spectral_radius < 0:
+            raise ValueError(f"spectral_radius must be >= 0, got {spectral_radius}")
+        for name, value in (("connectivity", connectivity), ("input_connectivity", input_connectivity)):
+            if not 0 < value <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {value}")
+        self.input_dim = input_dim
+        self.features_dim = units
+        self.leak_rate = leak_rate
+        self.use_kernel = use_kernel
+        if weights is None:
+            weights = random_reservoir(
+                input_dim, units, spectral_radius, input_scaling, bias_scaling,
+                connectivity, input_connectivity, seed,
+            )  # fmt: skip
+        w, w_in, bias = weights
+        if tuple(np.shape(w)) != (units, units) or tuple(np.shape(w_in)) != (units, input_dim):
+            raise ValueError(
+                f"weights must be W[{units}, {units}] and W_in[{units}, {input_dim}], got "
+                f"{np.shape(w)} and {np.shape(w_in)}"
+            )
+        sparse = connectivity < 0.3 if sparse is None else sparse
+        w = _to_torch(w, sparse, dtype)
+        # CSR tensors cannot be deep-copied or saved in a state_dict: store their parts
+        parts = (w.crow_indices(), w.col_indices(), w.values()) if sparse else (w,)
+        for name, part in zip(("w_rows", "w_cols", "w_values") if sparse else ("w_dense",), parts):
+            self.register_buffer(name, part)
+        w_in = w_in.toarray() if sp.issparse(w_in) else np.asarray(w_in)
+        self.register_buffer("w_in", torch.as_tensor(w_in, dtype=dtype))
+        bias = np.broadcast_to(np.asarray(bias, dtype=np.float64), (units,))
+        self.register_buffer("bias", torch.as_tensor(bias.copy(), dtype=dtype))
+
+    @classmethod
+    def from_weights(
+        cls, w: np.ndarray | sp.sparray, w_in: np.ndarray | sp.sparray, bias: np.ndarray | float,
+        leak_rate: float, dtype: torch.dtype = torch.float64,
+    ) -> EchoStateEncoder:  # fmt: skip
+        """An encoder with given ``W[N, N]``, ``W_in[N, F]`` and ``b[N]`` (e.g. reservoirpy's)."""
+        units, input_dim = np.shape(w_in)
+        return cls(
+            input_dim, units, leak_rate=leak_rate, sparse=sp.issparse(w), dtype=dtype,
+            weights=(w, w_in, bias),
+        )  # fmt: skip
+
+    @property
+    def w(self) -> torch.Tensor:
+        """The reservoir matrix ``W[N, N]``: a CSR tensor when sparse, else dense."""
+        if hasattr(self, "w_dense"):
+            return self.w_dense
+        return _csr(self.w_rows, self.w_cols, self.w_values, self.features_dim)
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
+        """``h = 0``: one tensor ``[B, N]``."""
+        return (torch.zeros(batch_size, self.features_dim, device=device, dtype=self.w_in.dtype),)
+
+    def _use_kernel(self, x: torch.Tensor) -> bool:
+        """The numba kernel runs single sequences of a sparse reservoir on CPU."""
+        return (
+            reservoir_kernel.AVAILABLE and self.use_kernel and x.shape[1] == 1
+            and x.device.type == "cpu" and hasattr(self, "w_rows")
+        )  # fmt: skip
+
+    @torch.no_grad()
+    def forward(
+        self, x: torch.Tensor, state: State, episode_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
+        """``x[T, B, F]`` -> ``h[T, B, N]`` and the last ``h`` (no gradient: never trained)."""
+        self.check_input(x, episode_starts)
+        x = x.to(self.w_in.dtype)
+        keep = (~episode_starts.bool()).to(x.dtype)  # [T, B]
+        drive = x @ self.w_in.T + self.bias  # [T, B, N]
+        if self._use_kernel(x):
+            h = state[0][0].to(x.dtype).clone().numpy()
+            out = np.empty((x.shape[0], self.features_dim), dtype=h.dtype)
+            reservoir_kernel.leaky_reservoir_run(
+                self.w_rows.numpy(), self.w_cols.numpy(), self.w_values.numpy(),
+                drive[:, 0].numpy(), keep[:, 0].numpy(), self.leak_rate, h, out,
+            )  # fmt: skip
+            return torch.from_numpy(out).unsqueeze(1), (torch.from_numpy(h).unsqueeze(0),)
+        drive = drive.transpose(1, 2)  # [T, N, B]: W @ h needs no transposes
+        h = state[0].to(x.dtype).T
+        w = self.w
+        out = torch.empty_like(drive)
+        for t in range(x.shape[0]):
+            h = h * keep[t]
+            h = torch.lerp(h, torch.tanh(torch.addmm(drive[t], w, h)), self.leak_rate)
+            out[t] = h
+        return out.transpose(1, 2), (h.T.contiguous(),)
+
+
+def random_reservoir(
+    input_dim: int, units: int, radius: float, input_scaling: float | np.ndarray,
+    bias_scaling: float, connectivity: float, input_connectivity: float, seed: int,
+) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:  # fmt: skip
+    """Random ``(W[N, N] CSR, W_in[N, F], b[N])`` as :class:`EchoStateEncoder` documents."""
+    rng = np.random.default_rng(seed)
+    w = sp.random_array(
+        (units, units), density=connectivity, format="csr", rng=rng,
+        data_sampler=rng.standard_normal,
+    )  # fmt: skip
+    current = spectral_radius(_to_torch(w, sparse=True, dtype=torch.float64))
+    w = w * (radius / current) if current > 0 else w
+    scale = np.broadcast_to(np.asarray(input_scaling, dtype=np.float64), (input_dim,))
+    w_in = _bernoulli(rng, (units, input_dim), input_connectivity) * scale
+    bias = _bernoulli(rng, (units,), input_connectivity) * bias_scaling
+    return w, w_in, bias
+
+
+def _to_torch(w: np.ndarray | sp.sparray, sparse: bool, dtype: torch.dtype) -> torch.Tensor:
+    """A scipy/numpy matrix as a torch CSR (``sparse``) or dense tensor."""
+    if not sparse:
+        return torch.as_tensor(w.toarray() if sp.issparse(w) else np.asarray(w), dtype=dtype)
+    w = sp.csr_array(w)
+    rows, cols = (torch.from_numpy(a.astype(np.int32)) for a in (w.indptr, w.indices))
+    return _csr(rows, cols, torch.from_numpy(w.data).to(dtype), w.shape[0])
+
+
+def _csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
+    """An ``[n, n]`` CSR tensor from its parts (no copy, no invariant check)."""
+    with warnings.catch_warnings():  # torch warns that CSR support is "beta" on every build
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(rows, cols, values, size=(n, n), check_invariants=False)
+
+
+def echo_state_property(
+    encoder: EchoStateEncoder,
+    x: torch.Tensor | None = None,
+    steps: int = 2000,
+    tol: float = 1e-6,
+    seed: int = 0,
+) -> bool:
+    """Whether states from two different initial conditions converge under the same input.
+
+    Runs ``x[T, F]`` (default: ``steps`` uniform(-1, 1) inputs) from two random initial
+    states in ``[-1, 1]^N`` and returns whether their RMS distance after the last step is
+    below ``tol`` (Jaeger 2001's echo state property, checked on one input sequence).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    if x is None:
+        x = torch.rand(steps, encoder.input_dim, generator=generator) * 2 - 1
+    if x.dim() != 2 or x.shape[1] != encoder.input_dim:
+        raise ValueError(f"x must have shape [T, {encoder.input_dim}], got {tuple(x.shape)}")
+    device, dtype = encoder.w_in.device, encoder.w_in.dtype
+    h0 = torch.rand(2, encoder.features_dim, generator=generator, dtype=torch.float64) * 2 - 1
+    xs = x.to(device).unsqueeze(1).expand(-1, 2, -1)
+    starts = torch.zeros(xs.shape[:2], dtype=torch.bool, device=device)
+    _, (h,) = encoder(xs, (h0.to(device=device, dtype=dtype),), starts)
+    return float((h[0] - h[1]).double().pow(2).mean().sqrt()) < tol

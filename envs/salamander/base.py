@@ -1,0 +1,306 @@
+"""Shared physics, control and observation of the salamander environments (task-free base).
+
+Physics: MuJoCo at ``timestep`` (5 ms default, ``implicitfast``), with the water forces of
+``water.WaterForces`` recomputed before every physics step. At 5 ms, swimming speeds are
+within 2.5% and walking speeds within 1% of those at 2 ms (``tests/test_salamander_physics``
+checks it); 2 ms costs 2.5× more. Control: one action every ``frame_skip`` physics steps
+(8: a 40 ms control period, 25 Hz, the same as Gymnasium's ``Swimmer-v5``). With CPG
+control the Ijspeert network (``cpg.SalamanderCPG``) is integrated at ``cpg_dt`` (10 ms)
+inside the control period and the joint targets are updated after each CPG step.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import sys
+
+# Headless rendering: choose EGL before mujoco is imported, unless the user chose a backend.
+if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+    os.environ.setdefault("MUJOCO_GL", "egl")
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+from stateful_rl.envs.salamander.cpg import BODY_DRIVE, MotorMap, SalamanderCPG
+from stateful_rl.envs.salamander.model import (
+    JOINT_NAMES,
+    Arena,
+    SalamanderBody,
+    build_mjcf,
+)
+from stateful_rl.envs.salamander.water import WaterForces
+from stateful_rl.envs.salamander.water import step as water_step
+
+CONTROLS = ("cpg_discrete", "cpg", "joints")
+OBSERVATIONS = ("full", "partial")
+TURNS = ("left", "straight", "right")
+
+
+class SalamanderEnv(gym.Env):
+    """Base class: a salamander in the land-ramp-pool arena; subclasses define the task.
+
+    Subclasses implement ``_start`` (initial head pose), ``_task_observation`` and
+    ``_task_step`` (reward terms and termination) and may override ``_task_reset``.
+    The common arguments are documented on each environment's class.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 25}
+    default_drive_levels: tuple[float, ...] = (3.5, 4.0, 4.5)
+    task_observation_size = 0
+
+    def __init__(
+        self,
+        control: str = "cpg",
+        observation: str = "full",
+        drive_levels: tuple[float, ...] | None = None,
+        turn_offset: float = 0.25,
+        energy_weight: float = 0.1,
+        frame_skip: int = 8,
+        timestep: float = 0.005,
+        cpg_dt: float = 0.01,
+        reset_noise_scale: float = 0.05,
+        body: SalamanderBody | None = None,
+        arena: Arena | None = None,
+        motor_map: MotorMap | None = None,
+        render_mode: str | None = None,
+        width: int = 480,
+        height: int = 360,
+    ) -> None:
+        if control not in CONTROLS:
+            raise ValueError(f"control must be one of {CONTROLS}, got {control!r}")
+        if observation not in OBSERVATIONS:
+            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if frame_skip < 1:
+            raise ValueError(f"frame_skip must be >= 1, got {frame_skip}")
+        if not timestep > 0:
+            raise ValueError(f"timestep must be > 0 s, got {timestep}")
+        steps_per_cpg = cpg_dt / timestep
+        if not (cpg_dt > 0 and np.isclose(steps_per_cpg, round(steps_per_cpg))):
+            raise ValueError(f"cpg_dt ({cpg_dt}) must be a positive multiple of timestep")
+        self.steps_per_cpg = round(steps_per_cpg)
+        if frame_skip % self.steps_per_cpg:
+            raise ValueError(
+                f"frame_skip ({frame_skip}) must be a multiple of cpg_dt / timestep "
+                f"({self.steps_per_cpg})"
+            )
+        levels = self.default_drive_levels if drive_levels is None else tuple(drive_levels)
+        if not levels or min(levels) < 0:
+            raise ValueError(f"drive_levels must be non-empty and >= 0, got {drive_levels}")
+        if turn_offset < 0 or energy_weight < 0 or reset_noise_scale < 0:
+            raise ValueError("turn_offset, energy_weight and reset_noise_scale must be >= 0")
+        self.control, self.observation = control, observation
+        self.drive_levels, self.turn_offset = levels, float(turn_offset)
+        self.energy_weight, self.reset_noise_scale = float(energy_weight), reset_noise_scale
+        self.frame_skip, self.timestep, self.cpg_dt = frame_skip, timestep, cpg_dt
+        self.control_dt = frame_skip * timestep
+        self.body = SalamanderBody() if body is None else body
+        self.arena = Arena() if arena is None else arena
+        self.motor_map = MotorMap() if motor_map is None else motor_map
+
+        xml, self.links = build_mjcf(self.body, self.arena, timestep)
+        self.model = mujoco.MjModel.from_xml_string(xml)
+        self.data = mujoco.MjData(self.model)
+        self.water = WaterForces(self.model, self.data, self.links, shore_x=self.arena.shore_x)
+        self.cpg = SalamanderCPG(n=1, dt=cpg_dt)
+        joints = [self.model.joint(name) for name in JOINT_NAMES]
+        self._qpos_idx = np.array([j.qposadr[0] for j in joints])
+        self._qvel_idx = np.array([j.dofadr[0] for j in joints])
+        low, high = self.model.actuator_ctrlrange.T
+        self._ctrl_center, self._ctrl_half_range = 0.5 * (high + low), 0.5 * (high - low)
+        # cpg_discrete: action a → (left, right) drives; turn "left" raises the left drive.
+        turn_sign = np.array([1.0 - k for k in range(len(TURNS))])
+        self._discrete_drives = np.array(
+            [
+                [d + self.turn_offset * t, d - self.turn_offset * t]
+                for d in levels
+                for t in turn_sign
+            ]
+        )
+        self._head = self.model.body("head").id
+        self._head_rotation = np.zeros(9)
+        self._head_velocity = np.zeros(3)
+        self._inverse_quat = np.zeros(4)
+
+        n_joints = len(JOINT_NAMES)
+        if control == "cpg_discrete":
+            self.action_space = spaces.Discrete(len(levels) * len(TURNS))
+        elif control == "cpg":
+            high = BODY_DRIVE.d_high
+            self.action_space = spaces.Box(0.0, high, shape=(2,), dtype=np.float32)
+        else:
+            self.action_space = spaces.Box(-1.0, 1.0, shape=(n_joints,), dtype=np.float32)
+        size = n_joints + 4 + self.task_observation_size
+        if observation == "full":
+            size += n_joints + 1 + 6 + (60 if control != "joints" else 0)
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
+
+        self.render_mode = render_mode
+        self._renderer = None
+        self._render_size = (width, height)
+        self._drives = np.zeros(2)
+
+    # -- physics accessors -------------------------------------------------------------
+    @property
+    def com(self) -> np.ndarray:
+        """Centre of mass of the animal, world frame, shape [3] (m)."""
+        return self.data.subtree_com[self._head].copy()
+
+    @property
+    def head_position(self) -> np.ndarray:
+        """Head origin (front of the head link), world frame, shape [3] (m)."""
+        return self.data.qpos[:3].copy()
+
+    @property
+    def head_rotation(self) -> np.ndarray:
+        """Head orientation matrix (columns: head axes in the world frame), shape [3, 3]."""
+        mujoco.mju_quat2Mat(self._head_rotation, self.data.qpos[3:7])
+        return self._head_rotation.reshape(3, 3).copy()
+
+    def to_head_frame(self, point: np.ndarray) -> np.ndarray:
+        """A world point in the head frame (x forward, y left), shape [3] (m)."""
+        return self.head_rotation.T @ (point - self.head_position)
+
+    def links_in_water(self) -> np.ndarray:
+        """Whether each link (``self.links`` order) is at least partly under water, [n] bool."""
+        return self.water.submerged() > 0.0
+
+    # -- Gymnasium API -----------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        mujoco.mj_resetData(self.model, self.data)
+        x, y, z, yaw = self._start(rng)
+        self.data.qpos[:3] = (x, y, z)
+        self.data.qpos[3:7] = (np.cos(0.5 * yaw), 0.0, 0.0, np.sin(0.5 * yaw))
+        noise = self.reset_noise_scale
+        self.data.qpos[self._qpos_idx[:8]] = rng.uniform(-noise, noise, 8)
+        self.cpg.reset(rng)
+        self.cpg.set_drive(0.0, 0.0)
+        self._drives[:] = 0.0
+        self._task_reset(rng)
+        mujoco.mj_forward(self.model, self.data)
+        self.water.apply()
+        return self._observation(), self._info(np.zeros(3), 0.0, {})
+
+    def step(self, action):
+        drives, targets = self._decode(action)
+        com_before = self.com
+        energy = 0.0
+        force, velocity = self.data.actuator_force, self.data.actuator_velocity
+        substeps = self.frame_skip // self.steps_per_cpg
+        for _ in range(substeps):
+            if drives is not None:
+                self.cpg.step()
+                targets = self.motor_map(self.cpg)[0]
+            self.data.ctrl[:] = targets  # MuJoCo clamps ctrl to each actuator's ctrlrange
+            water_step(self.model, self.data, self.water, self.steps_per_cpg)
+            energy += float(np.abs(force * velocity).sum()) * self.cpg_dt
+        com_velocity = (self.com - com_before) / self.control_dt
+        power = energy / self.control_dt
+        rewards, terminated = self._task_step(com_velocity)
+        rewards["reward_energy"] = -self.energy_weight * power
+        reward = float(sum(rewards.values()))
+        info = self._info(com_velocity, power, rewards)
+        return self._observation(), reward, terminated, False, info
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+            return None
+        if self._renderer is None:
+            from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
+
+            width, height = self._render_size
+            self._renderer = MujocoRenderer(
+                self.model, self.data, width=width, height=height, camera_name="track"
+            )
+        return self._renderer.render(self.render_mode)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    # -- internals ---------------------------------------------------------------------
+    def _decode(self, action) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Action → (drives [2] or None, joint targets [20] in rad or None)."""
+        if self.control == "joints":
+            a = np.asarray(action, dtype=float)
+            if a.shape != (len(JOINT_NAMES),) or not np.isfinite(a).all():
+                raise ValueError(f"joint action must be 20 finite values in [-1, 1], got {a}")
+            # Targets beyond [-1, 1] are clamped to the ctrlrange by MuJoCo itself.
+            return None, self._ctrl_center + self._ctrl_half_range * a
+        if self.control == "cpg_discrete":
+            try:
+                k = operator.index(action)
+            except TypeError:
+                k = -1
+            if not 0 <= k < len(self._discrete_drives):
+                raise ValueError(
+                    f"action must be an int in [0, {self.action_space.n}), got {action!r}"
+                )
+            drives = self._discrete_drives[k]
+        else:
+            # Drives outside [0, 5] are left to the CPG's saturation (silent oscillators).
+            drives = np.asarray(action, dtype=float)
+            if drives.shape != (2,):
+                raise ValueError(f"cpg action must be 2 drives (left, right), got {action!r}")
+        if drives[0] != self._drives[0] or drives[1] != self._drives[1]:
+            self.cpg.set_drive(drives[0], drives[1])
+            self._drives[:] = drives
+        return drives, None
+
+    def _observation(self) -> np.ndarray:
+        qpos, qvel = self.data.qpos, self.data.qvel
+        parts = [qpos[self._qpos_idx], qpos[3:7]]  # the root (head) quaternion: an IMU
+        if self.observation == "full":
+            mujoco.mju_negQuat(self._inverse_quat, qpos[3:7])
+            mujoco.mju_rotVecQuat(self._head_velocity, qvel[:3], self._inverse_quat)
+            parts += [
+                qvel[self._qvel_idx],
+                qpos[2:3],
+                self._head_velocity,  # head linear velocity, head frame (m/s)
+                qvel[3:6],  # angular velocity, head frame (rad/s)
+            ]
+            if self.control != "joints":
+                theta = self.cpg.theta[0]
+                parts += [np.cos(theta), np.sin(theta), self.cpg.r[0]]
+        parts.append(self._task_observation())
+        return np.concatenate(parts)
+
+    def _info(self, com_velocity: np.ndarray, power: float, rewards: dict) -> dict[str, Any]:
+        return {
+            **rewards,
+            "com_position": self.com,
+            "com_velocity": np.asarray(com_velocity, dtype=float),
+            "power": power,
+            "drives": self._drives.copy(),
+            "links_in_water": self.links_in_water(),
+            **self._task_info(),
+        }
+
+    # -- task hooks --------------------------------------------------------------------
+    def _start(self, rng: np.random.Generator) -> tuple[float, float, float, float]:
+        """Initial head position (m) and yaw (rad)."""
+        raise NotImplementedError
+
+    def _task_reset(self, rng: np.random.Generator) -> None:
+        """Sample task state (goals) after the animal is placed."""
+
+    def _task_observation(self) -> np.ndarray:
+        """Task part of the observation, shape [task_observation_size]."""
+        return np.zeros(0)
+
+    def _task_step(self, com_velocity: np.ndarray) -> tuple[dict[str, float], bool]:
+        """Reward terms (keys ``reward_*``) and whether the episode terminated."""
+        raise NotImplementedError
+
+    def _task_info(self) -> dict[str, Any]:
+        """Task entries of ``info`` (hidden true state such as goals)."""
+        return {}

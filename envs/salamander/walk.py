@@ -1,0 +1,31 @@
+"""``stateful_rl/SalamanderWalk-v0``: walk along a heading on land."""
+
+from __future__ import annotations
+
+from stateful_rl.envs.salamander.locomotion import HeadingEnv
+
+
+class SalamanderWalkEnv(HeadingEnv):
+    """Walk as fast as possible along a heading target (default +x) on flat land.
+
+    Same animal, actions, observations, rewards and info as ``SalamanderSwimEnv`` (see
+    there); CPG drives in [1, 3] give the walking gait (trot: diagonal limbs in phase,
+    body standing wave). Default ``drive_levels`` (1.5, 2, 2.5).
+
+    ## Starting state
+    Head 5 m inland from the shore, 6 cm above the ground, yaw = heading ± 0.1 rad, spine
+    angles uniform in ±``reset_noise_scale`` rad; the animal drops onto its legs.
+
+    ## Episode end
+    Never terminates; truncated after 500 steps (20 s) by the registration.
+
+    ## Version history
+    - v0: initial version.
+    """
+
+    default_drive_levels = (1.5, 2.0, 2.5)
+    start_x_offset = -5.0
+
+    @property
+    def start_z(self) -> float:
+        return self.arena.land_height + 0.06

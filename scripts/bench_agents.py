@@ -1,0 +1,175 @@
+"""Learning results and speed of the DQN family (issue 5); prints markdown tables.
+
+    python scripts/bench_agents.py learn dqn-cartpole --seeds 0 1 2 3 4
+    python scripts/bench_agents.py learn rdqn-lstm-novel --seeds 0 1 2
+    python scripts/bench_agents.py table            # all results stored so far
+    python scripts/bench_agents.py speed            # steps/s against SB3 DQN and RecurrentPPO
+
+Each learning run evaluates the kept model (best periodic evaluation) and the final policy
+on 100 fresh episodes (seeds never used in training or periodic evaluation) and appends
+one JSON line to ``--results`` (default ``runs/bench_agents.jsonl``). Memory scores on
+the occluded tasks use the reference policies' returns on the same 100 seeds.
+Run with ``torch`` at 1 thread (set here) and ``OPENBLAS_NUM_THREADS=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import stateful_rl.envs  # noqa: F401  (registers the stateful_rl/... ids)
+from stateful_rl.agents import AGENTS
+from stateful_rl.envs.reference_policies import episode_returns, memory_score
+
+FINAL_SEED = 10_000_000  # seeds of the 100 final evaluation episodes
+N_FINAL = 100
+
+# rl-baselines3-zoo's dqn.yml entry for CartPole-v1 (n_timesteps 5e4).
+ZOO_CARTPOLE: dict[str, Any] = {
+    "learning_rate": 2.3e-3,
+    "batch_size": 64,
+    "buffer_size": 100_000,
+    "learning_starts": 1000,
+    "gamma": 0.99,
+    "target_update_interval": 10,
+    "train_freq": 256,
+    "gradient_steps": 128,
+    "exploration_fraction": 0.16,
+    "exploration_final_eps": 0.04,
+    "net_arch": (256, 256),
+}
+RECURRENT_NOVEL: dict[str, Any] = {"encoder_kwargs": {"hidden_size": 128}}
+EVAL = {"eval_freq": 2500, "n_eval_episodes": 20}
+
+# name: (agent, env id, n_envs, env steps, hyper-parameters)
+EXPERIMENTS: dict[str, tuple[str, str, int, int, dict[str, Any]]] = {
+    "dqn-cartpole": ("dqn", "CartPole-v1", 1, 50_000, {**ZOO_CARTPOLE, **EVAL}),
+    "ddqn-cartpole": ("dqn", "CartPole-v1", 1, 50_000, {**ZOO_CARTPOLE, **EVAL, "double": True}),
+    "rdqn-lstm-novel": (
+        "recurrent-dqn", "stateful_rl/CartPoleNoVel-v0", 8, 150_000,
+        {**RECURRENT_NOVEL, **EVAL, "eval_freq": 5000, "encoder": "lstm"},
+    ),
+    "rdqn-gru-novel": (
+        "recurrent-dqn", "stateful_rl/CartPoleNoVel-v0", 8, 150_000,
+        {**RECURRENT_NOVEL, **EVAL, "eval_freq": 5000, "encoder": "gru"},
+    ),
+    "dqn-novel": (
+        "dqn", "stateful_rl/CartPoleNoVel-v0", 1, 150_000, {**ZOO_CARTPOLE, **EVAL, "eval_freq": 5000}
+    ),
+}  # fmt: skip
+for _task in ("OccludedTracking-v0", "OccludedCatch-v0"):
+    _short = _task.split("-")[0].removeprefix("Occluded").lower()
+    _env = f"stateful_rl/{_task}"
+    _memory = {**EVAL, "eval_freq": 5000, "n_eval_episodes": 20}
+    EXPERIMENTS[f"rdqn-gru-{_short}"] = (
+        "recurrent-dqn",
+        _env,
+        8,
+        100_000,
+        {**_memory, "encoder": "gru"},
+    )
+    EXPERIMENTS[f"esn-dqn-{_short}"] = (
+        "esn-dqn",
+        _env,
+        8,
+        100_000,
+        {**_memory, "encoder_kwargs": {"units": 500}},
+    )
+    EXPERIMENTS[f"dqn-{_short}"] = ("dqn", _env, 8, 100_000, {**_memory, "double": True})  # fmt: skip
+
+
+def run_learning(name: str, seed: int) -> dict[str, Any]:
+    """Train one experiment with one seed; evaluate kept and final models on 100 episodes."""
+    agent_name, env_id, n_envs, steps, kwargs = EXPERIMENTS[name]
+    env = gym.make_vec(env_id, n_envs, vectorization_mode="sync")
+    agent = AGENTS[agent_name](env, seed=seed, **kwargs)
+    start = time.perf_counter()
+    agent.learn(steps)
+    wall = time.perf_counter() - start
+    seeds = FINAL_SEED + np.arange(N_FINAL)
+    final = float(agent.evaluate(seeds)[0].mean())
+    agent.restore_best()
+    kept = float(agent.evaluate(seeds)[0].mean())
+    result = {
+        "experiment": name, "seed": seed, "env": env_id, "steps": steps, "final": final,
+        "kept": kept, "kept_step": agent.best_step, "wall_s": round(wall, 1),
+        "curve": [(s, round(m, 2)) for s, m, _ in agent.eval_history],
+    }  # fmt: skip
+    if env_id.startswith("stateful_rl/Occluded"):
+        ref = {
+            p: episode_returns(env_id, p, N_FINAL, FINAL_SEED).mean()
+            for p in ("memoryless", "oracle")
+        }
+        result["memory_score_kept"] = memory_score(kept, ref["memoryless"], ref["oracle"])
+        result["memory_score_final"] = memory_score(final, ref["memoryless"], ref["oracle"])
+    return result
+
+
+def print_table(results_path: Path) -> None:
+    """Markdown table: per experiment, kept/final per seed and how many reach 475 (CartPole)."""
+    rows = defaultdict(list)
+    for line in results_path.read_text().splitlines():
+        r = json.loads(line)
+        rows[r["experiment"]].append(r)
+    print(
+        "| experiment | seeds | kept (100 ep.) | final (100 ep.) | kept ≥ 475 | final ≥ 475 | memory score kept / final |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, rs in rows.items():
+        kept = " ".join(f"{r['kept']:.0f}" for r in rs)
+        final = " ".join(f"{r['final']:.0f}" for r in rs)
+        n_kept = sum(r["kept"] >= 475 for r in rs)
+        n_final = sum(r["final"] >= 475 for r in rs)
+        mem = " ".join(
+            f"{r['memory_score_kept']:.2f}/{r['memory_score_final']:.2f}"
+            for r in rs
+            if "memory_score_kept" in r
+        )
+        print(
+            f"| {name} | {len(rs)} | {kept} | {final} | {n_kept}/{len(rs)} | {n_final}/{len(rs)} | {mem} |"
+        )
+
+
+def print_speed_table(repeats: int) -> None:
+    raise NotImplementedError
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    learn = sub.add_parser("learn", help="train experiments with several seeds")
+    learn.add_argument("experiments", nargs="+", choices=sorted(EXPERIMENTS))
+    learn.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    sub.add_parser("table", help="print the stored results")
+    speed = sub.add_parser("speed", help="steps/s against SB3 DQN and sb3-contrib RecurrentPPO")
+    speed.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--results", type=Path, default=Path("runs/bench_agents.jsonl"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.command == "learn":
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        for name in args.experiments:
+            for seed in args.seeds:
+                result = run_learning(name, seed)
+                print(json.dumps({k: v for k, v in result.items() if k != "curve"}), flush=True)
+                with args.results.open("a") as f:
+                    f.write(json.dumps(result) + "\n")
+        print_table(args.results)
+    elif args.command == "table":
+        print_table(args.results)
+    else:
+        print_speed_table(args.repeats)
+
+
+if __name__ == "__main__":
+    main()

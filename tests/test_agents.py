@@ -1,0 +1,207 @@
+"""DQN / RecurrentDQN / ESN-DQN API: construction errors, predict, save/load, evaluation,
+vector envs, callbacks, logging, NaN stop and seeding (fast, fixed seeds)."""
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import stateful_rl.envs  # noqa: F401
+import torch
+from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import DummyVecEnv
+from stateful_rl.agents import DQN, DQNConfig, RecurrentDQN, esn_dqn
+
+FAST = {"learning_starts": 100, "buffer_size": 2000, "train_freq": 4, "target_update_interval": 100}
+RECURRENT_FAST = {**FAST, "batch_size": 8, "sequence_length": 12, "sequence_stride": 4, "burn_in": 2}
+
+AGENTS = {
+    "dqn": lambda env, **kw: DQN(env, **FAST, net_arch=(32,), normalize_obs=True, **kw),
+    "lstm": lambda env, **kw: RecurrentDQN(env, **RECURRENT_FAST, encoder_kwargs={"hidden_size": 16}, **kw),
+    "gru": lambda env, **kw: RecurrentDQN(env, **RECURRENT_FAST, encoder="gru", encoder_kwargs={"hidden_size": 16}, **kw),
+    "esn": lambda env, **kw: esn_dqn(env, **RECURRENT_FAST, encoder_kwargs={"units": 50}, **kw),
+}  # fmt: skip
+
+
+def rollout(agent, obs_batch: np.ndarray, steps: int = 10) -> list[np.ndarray]:
+    """Actions of ``predict`` over ``steps`` steps of fixed observations (state carried)."""
+    state, start, actions = None, np.ones(len(obs_batch), bool), []
+    for t in range(steps):
+        action, state = agent.predict(obs_batch * (1 + 0.1 * t), state, start)
+        actions.append(action)
+        start = np.zeros(len(obs_batch), bool)
+    return actions
+
+
+def test_non_discrete_action_space_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"Discrete action space, got Box"):
+        DQN("Pendulum-v1")
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ValueError, match="unknown DQNConfig key.*learnig_rate.*allowed"):
+        DQN("CartPole-v1", learnig_rate=1e-3)
+    with pytest.raises(ValueError, match=r"DQNConfig.batch_size must be <class 'int'>"):
+        DQNConfig(batch_size="32")
+    with pytest.raises(ValueError, match="burn_in"):
+        RecurrentDQN("CartPole-v1", burn_in=39)
+    with pytest.raises(ValueError, match="unknown encoder 'transformer'"):
+        RecurrentDQN("CartPole-v1", encoder="transformer")
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_save_load_gives_identical_predictions(name, tmp_path):
+    agent = AGENTS[name](gym.make_vec("CartPole-v1", 2), seed=0)
+    agent.learn(400)
+    path = tmp_path / "agent.zip"
+    agent.save(path)
+    loaded = type(agent).load(path, device="cpu")
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(np.stack(rollout(agent, obs)), np.stack(rollout(loaded, obs)))
+    for key, module in agent._modules().items():
+        for (k, a), b in zip(module.state_dict().items(), loaded._modules()[key].state_dict().values()):
+            assert torch.equal(a.to_dense() if a.is_sparse_csr else a, b.to_dense() if b.is_sparse_csr else b), k
+    if agent.obs_rms is not None:
+        np.testing.assert_array_equal(agent.obs_rms.mean, loaded.obs_rms.mean)
+    assert not list(tmp_path.glob(".*tmp"))  # the atomic write left no temp file
+
+
+def test_load_with_other_observation_space_is_refused(tmp_path):
+    agent = DQN("CartPole-v1")
+    agent.save(tmp_path / "cartpole")  # ".zip" appended as in SB3
+    with pytest.raises(ValueError, match="observation space mismatch.*Box.*\\(4,\\).*\\(2,\\)"):
+        DQN.load(tmp_path / "cartpole", env="stateful_rl/CartPoleNoVel-v0")
+    with pytest.raises(ValueError, match="holds a DQN, not a RecurrentDQN"):
+        RecurrentDQN.load(tmp_path / "cartpole.zip")
+
+
+@pytest.mark.parametrize("name", ["dqn", "gru"])
+def test_evaluate_policy_single_and_vectorised(name):
+    agent = AGENTS[name]("CartPole-v1", seed=1)
+    single = gym.make("CartPole-v1")
+    mean, _ = evaluate_policy(agent, single, n_eval_episodes=3, warn=False)
+    assert 5 <= mean <= 500
+    vec = DummyVecEnv([lambda: gym.make("CartPole-v1")])
+    vec.seed(123)
+    returns, _ = evaluate_policy(agent, vec, n_eval_episodes=1, return_episode_rewards=True, warn=False)
+    assert returns[0] == agent.evaluate([123])[0][0]  # same episode as our vectorised evaluation
+    vec3 = DummyVecEnv([lambda: gym.make("CartPole-v1")] * 3)
+    returns, _ = evaluate_policy(agent, vec3, n_eval_episodes=6, return_episode_rewards=True, warn=False)
+    assert len(returns) == 6
+
+
+def test_predict_shapes_and_recurrent_state():
+    agent = AGENTS["lstm"]("CartPole-v1", seed=0)
+    action, state = agent.predict(np.zeros(4, np.float32))
+    assert np.shape(action) == () and state[0].shape == (1, 1, 16) and state[-1].shape == (1,)
+    obs = np.ones((3, 4), np.float32)
+    _, state = agent.predict(obs)
+    _, moved = agent.predict(obs, state)
+    assert not np.allclose(moved[0], state[0])  # the state carries information
+    _, fresh = agent.predict(obs, moved, episode_start=np.ones(3, bool))
+    np.testing.assert_allclose(fresh[0], state[0])  # episode_start resets it
+    dqn = AGENTS["dqn"]("CartPole-v1")
+    actions, none = dqn.predict(obs)
+    assert actions.shape == (3,) and none is None
+    with pytest.raises(ValueError, match="does not match the observation space"):
+        dqn.predict(np.ones((3, 5), np.float32))
+
+
+def test_vector_env_collection_counts_real_transitions():
+    env = gym.make_vec("CartPole-v1", 4, vectorization_mode="sync")
+    agent = AGENTS["dqn"](env, seed=0, eval_freq=0)
+    agent.learn(600)
+    buffer = agent.replay_buffer
+    assert buffer.n_envs == 4 and agent.num_timesteps >= 600
+    stored = buffer.valid[: buffer.head]
+    assert stored.sum() == agent.num_timesteps  # final-observation slots are not counted
+    ends = (buffer.terminated | buffer.truncated)[: buffer.head - 1]
+    np.testing.assert_array_equal(ends, ~buffer.valid[1 : buffer.head])  # each end -> one reset slot
+    assert len(agent.ep_info_buffer) == ends.sum()
+
+
+def test_discrete_observations_are_one_hot():
+    agent = DQN("FrozenLake-v1", **FAST, seed=0)
+    agent.learn(300)
+    assert agent.replay_buffer.obs.shape[-1] == 16
+    assert set(np.unique(agent.replay_buffer.obs[: agent.replay_buffer.head])) <= {0.0, 1.0}
+
+
+def test_esn_reservoir_stays_frozen():
+    agent = AGENTS["esn"]("CartPole-v1", seed=0)
+    reservoir = {k: v.clone() for k, v in agent.encoder.state_dict().items()}
+    head = [p.clone() for p in agent.head.parameters()]
+    agent.learn(500)
+    for k, v in agent.encoder.state_dict().items():
+        assert torch.equal(v.to_dense() if v.is_sparse_csr else v, reservoir[k].to_dense() if v.is_sparse_csr else reservoir[k])
+    assert any(not torch.equal(a, b) for a, b in zip(head, agent.head.parameters()))
+    assert agent.target_encoder is agent.encoder
+
+
+class NaNAfter(gym.Wrapper):
+    """Rewards become NaN after ``steps`` steps."""
+
+    def __init__(self, env, steps):
+        super().__init__(env)
+        self.steps, self.count = steps, 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.count += 1
+        return obs, float("nan") if self.count > self.steps else reward, terminated, truncated, info
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path):
+    env = NaNAfter(gym.make("CartPole-v1"), 700)
+    agent = DQN(env, **FAST, seed=0, eval_freq=200, n_eval_episodes=2, eval_env="CartPole-v1")
+    best = tmp_path / "best.zip"
+    with pytest.raises(FloatingPointError, match=r"loss became nan at env step (7[0-9][0-9]|[89][0-9][0-9]|1[0-9]{3})"):
+        agent.learn(2000, best_model_path=best)
+    kept = DQN.load(best)
+    assert kept.num_timesteps <= 700
+    assert all(torch.isfinite(p).all() for p in kept.q_net.parameters())
+    agent.restore_best()
+    assert all(torch.isfinite(p).all() for p in agent.q_net.parameters())
+
+
+def test_callbacks_logger_and_kept_model(tmp_path):
+    calls = []
+
+    def stop_early(locals_, globals_):
+        calls.append(locals_["self"].num_timesteps)
+        return len(calls) < 300
+
+    agent = AGENTS["dqn"]("CartPole-v1", seed=0, eval_freq=100, n_eval_episodes=2)
+    agent.set_logger(configure(str(tmp_path), ["csv"]))
+    checkpoints = CheckpointCallback(save_freq=150, save_path=str(tmp_path / "ckpt"))
+    sb3_eval = EvalCallback(gym.make("CartPole-v1"), eval_freq=200, n_eval_episodes=2, warn=False)
+    agent.learn(10_000, callback=[checkpoints, sb3_eval])
+    agent.learn(10_000, callback=stop_early)
+    assert len(calls) == 300 and agent.num_timesteps == 300
+    assert DQN.load(next((tmp_path / "ckpt").glob("*.zip"))).num_timesteps == 150
+    assert np.isfinite(sb3_eval.best_mean_reward)
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    assert {"eval/mean_reward", "eval/best_mean_reward", "train/loss", "time/fps"} <= set(header)
+    assert agent.best_mean_reward == max(m for _, m, _ in agent.eval_history)
+    agent.restore_best()
+
+
+@pytest.mark.parametrize("name", ["dqn", "gru"])
+def test_same_seed_same_training(name):
+    def train(seed):
+        agent = AGENTS[name](gym.make_vec("CartPole-v1", 2), seed=seed)
+        agent.learn(500)
+        return torch.cat([p.detach().flatten() for m in agent._modules().values() for p in m.parameters()])
+
+    first = train(3)
+    assert torch.equal(first, train(3))
+    assert not torch.equal(first, train(4))
+
+
+def test_device_auto_and_run_dir_outputs(tmp_path: Path):
+    agent = DQN("CartPole-v1", device="auto", tensorboard_log=str(tmp_path), **FAST)
+    agent.learn(300, log_interval=100)
+    assert agent.device.type in ("cpu", "cuda")
+    assert (tmp_path / "progress.csv").exists() and list(tmp_path.glob("events.out.tfevents*"))

@@ -1,0 +1,283 @@
+"""API, determinism, water model and robustness of the salamander environments."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+import stateful_rl.envs  # noqa: F401  (registers the ids)
+from gymnasium.utils.env_checker import check_env
+from stateful_rl.envs.salamander.model import JOINT_NAMES, build_mjcf
+from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS
+from stateful_rl.envs.salamander.water import WaterForces
+
+# check_env's advice on unbounded observations and the [0, 5] drive range is not an error.
+pytestmark = pytest.mark.filterwarnings("ignore:.*(infinity|normalized space).*:UserWarning")
+ENV_IDS = [f"stateful_rl/{name}" for name, _, _ in SALAMANDER_ENVS]
+CONTROLS = ("cpg_discrete", "cpg", "joints")
+N_LINKS = 17
+
+
+def make(env_id: str = "stateful_rl/SalamanderSwim-v0", **kwargs) -> gym.Env:
+    return gym.make(env_id, **kwargs)
+
+
+def test_registering_does_not_import_mujoco():
+    code = "import sys, stateful_rl.envs; assert 'mujoco' not in sys.modules, 'mujoco imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_check_env_default(env_id):
+    check_env(make(env_id).unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("control", CONTROLS)
+@pytest.mark.parametrize("observation", ["full", "partial"])
+def test_check_env_controls_and_observations(control, observation):
+    env = make(control=control, observation=observation)
+    check_env(env.unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize(
+    ("control", "observation", "size"),
+    [
+        ("cpg", "full", 20 + 4 + 20 + 1 + 3 + 3 + 60 + 2),
+        ("joints", "full", 20 + 4 + 20 + 1 + 3 + 3 + 2),
+        ("cpg", "partial", 20 + 4 + 2),
+        ("joints", "partial", 20 + 4 + 2),
+    ],
+)
+def test_observation_layout(control, observation, size):
+    env = make(control=control, observation=observation)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (size,) == env.observation_space.shape
+    quat = obs[20:24]
+    np.testing.assert_allclose(np.linalg.norm(quat), 1.0, atol=1e-9)
+    np.testing.assert_allclose(obs[:20], env.unwrapped.data.qpos[7:][_tree_order()], atol=0)
+
+
+def _tree_order() -> np.ndarray:
+    """Permutation from model (tree) joint order to JOINT_NAMES order."""
+    xml, _ = build_mjcf()
+    model = mujoco.MjModel.from_xml_string(xml)
+    return np.array([model.joint(name).qposadr[0] - 7 for name in JOINT_NAMES])
+
+
+def test_partial_observation_has_no_velocities():
+    env = make(observation="partial")
+    env.reset(seed=0)
+    first, *_ = env.step(np.array([4.0, 4.0]))
+    env.unwrapped.data.qvel[:] += 1.0  # velocities alone must not change a partial observation
+    np.testing.assert_array_equal(env.unwrapped._observation(), first)
+
+
+def test_info_contents():
+    env = make()
+    _, info = env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.array([4.0, 4.0]))
+    for key in ("reward_forward", "reward_energy", "power", "drives"):
+        assert key in info
+    assert info["com_position"].shape == info["com_velocity"].shape == (3,)
+    assert info["links_in_water"].shape == (N_LINKS,)
+    assert info["links_in_water"].dtype == bool
+    assert info["links_in_water"].all()  # swimming: every link at least partly wet
+    assert reward == pytest.approx(info["reward_forward"] + info["reward_energy"])
+    assert info["reward_energy"] < 0.0
+    np.testing.assert_array_equal(info["drives"], [4.0, 4.0])
+    _, info = make("stateful_rl/SalamanderWalk-v0").reset(seed=0)
+    assert not info["links_in_water"].any()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_seeded_determinism(env_id):
+    def rollout(seed: int) -> np.ndarray:
+        env = make(env_id, control="cpg")
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        trace = [obs]
+        for _ in range(60):
+            obs, reward, *_ = env.step(env.action_space.sample())
+            trace.append(np.append(obs, reward))
+        return np.concatenate(trace)
+
+    np.testing.assert_array_equal(rollout(3), rollout(3))
+    assert not np.allclose(rollout(3)[:40], rollout(4)[:40])  # the initial state is random
+
+
+def test_turn_actions_raise_the_documented_drive():
+    env = make(control="cpg_discrete").unwrapped
+    env.reset(seed=0)
+    left, straight, right = (env.step(a)[4]["drives"] for a in (0, 1, 2))
+    assert left[0] > left[1] and right[0] < right[1]
+    assert straight[0] == straight[1] == env.drive_levels[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"control": "torque"}, "control must"),
+        ({"observation": "pixels"}, "observation must"),
+        ({"frame_skip": 3}, "multiple"),
+        ({"timestep": -0.01}, "timestep"),
+        ({"cpg_dt": 0.007}, "cpg_dt"),
+        ({"drive_levels": ()}, "drive_levels"),
+        ({"render_mode": "ansi"}, "render_mode"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("control", "action", "match"),
+    [
+        ("cpg_discrete", 9, "int in"),
+        ("cpg_discrete", -1, "int in"),
+        ("cpg_discrete", 1.5, "int in"),
+        ("cpg", np.array([1.0, 2.0, 3.0]), "2 drives"),
+        ("cpg", np.array([np.nan, 2.0]), "finite"),
+        ("joints", np.zeros(3), "20 finite"),
+        ("joints", np.full(20, np.inf), "20 finite"),
+    ],
+)
+def test_bad_actions_raise(control, action, match):
+    env = make(control=control)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        env.step(action)
+
+
+def _water_scene(z: float, pitch: float = 0.0) -> tuple[mujoco.MjModel, mujoco.MjData, WaterForces]:
+    xml, links = build_mjcf()
+    model = mujoco.MjModel.from_xml_string(xml)
+    data = mujoco.MjData(model)
+    data.qpos[:3] = (2.0, 0.0, z)
+    data.qpos[3:7] = (np.cos(pitch / 2), 0.0, np.sin(pitch / 2), 0.0)
+    data.qvel[:3] = (0.3, 0.2, -0.1)
+    mujoco.mj_forward(model, data)
+    water = WaterForces(model, data, links, shore_x=0.0)
+    water.apply()
+    return model, data, water
+
+
+def test_no_water_force_above_the_surface_or_on_land():
+    _, data, _ = _water_scene(z=0.3)
+    assert not data.xfrc_applied.any()
+    xml, links = build_mjcf()
+    model = mujoco.MjModel.from_xml_string(xml)
+    land = mujoco.MjData(model)
+    land.qpos[:3] = (-2.0, 0.0, -0.1)  # below the surface level, but inland
+    mujoco.mj_forward(model, land)
+    WaterForces(model, land, links, shore_x=0.0).apply()
+    assert not land.xfrc_applied.any()
+
+
+def test_water_force_only_on_submerged_links():
+    # Head raised 30°: the front links leave the water, the tail stays in it.
+    _, data, _ = _water_scene(z=0.12, pitch=-np.pi / 6)
+    radius = np.array([link.radius for link in water_links()])
+    height = data.site_xpos[:, 2]
+    force = data.xfrc_applied[1 : N_LINKS + 1, :3]
+    above = height - radius >= 0.0
+    assert above.any() and (~above).any()
+    assert not force[above].any()
+    assert np.all(np.abs(force[height + radius < 0.0]).sum(axis=1) > 0.0)
+
+
+def water_links():
+    return build_mjcf()[1]
+
+
+def test_buoyancy_and_drag_physics():
+    _, data, water = _water_scene(z=-0.5)
+    assert np.all(water.submerged() == 1.0)
+    force = data.xfrc_applied[1 : N_LINKS + 1, :3]
+    volume = np.array(
+        [np.pi * k.radius**2 * k.length + 4 / 3 * np.pi * k.radius**3 for k in water_links()]
+    )
+    # Vertical: buoyancy ρ g V minus the vertical drag of the sinking (v_z = −0.1) body.
+    assert force[:, 2].sum() > 0.95 * 1000 * 9.81 * volume.sum()
+    # Drag opposes the motion: negative power.
+    velocity = np.array([data.sensor(f"vel_{k.name}").data for k in water_links()])
+    rotation = data.site_xmat.reshape(-1, 3, 3)
+    world_velocity = np.einsum("nij,nj->ni", rotation, velocity)
+    horizontal_power = np.sum(force[:, :2] * world_velocity[:, :2])
+    assert horizontal_power < 0.0
+
+
+def test_floats_just_below_the_surface():
+    env = make().unwrapped
+    env.reset(seed=0)
+    heights = []
+    for _ in range(150):  # 6 s with a silent CPG
+        env.step(np.array([0.0, 0.0]))
+        heights.append(env.head_position[2])
+    settled = np.array(heights[-50:])
+    assert np.all((-0.03 < settled) & (settled < 0.0))  # metres; the surface is z = 0
+    assert settled.std() < 0.002
+    assert 0.7 < env.water.submerged().mean() < 1.0
+
+
+def _random_rollout_is_finite(env_id: str, control: str, steps: int) -> None:
+    env = make(env_id, control=control)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(steps):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert np.isfinite(obs).all() and np.isfinite(reward)
+        assert np.isfinite(info["com_position"]).all()
+        if terminated or truncated:
+            env.reset()
+    warnings = env.unwrapped.data.warning
+    assert warnings[mujoco.mjtWarning.mjWARN_BADQACC].number == 0
+
+
+def test_ten_thousand_random_joint_steps_stay_finite():
+    _random_rollout_is_finite("stateful_rl/SalamanderAmphibious-v0", "joints", 10_000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("control", CONTROLS)
+def test_ten_thousand_random_steps_stay_finite_everywhere(env_id, control):
+    _random_rollout_is_finite(env_id, control, 10_000)
+
+
+def test_target_goal_is_seen_only_inside_the_view_cone():
+    env = make("stateful_rl/SalamanderTarget-v0").unwrapped
+    env.reset(seed=0)
+    ahead = env.head_position + env.head_rotation @ np.array([1.0, 0.2, 0.0])
+    behind = env.head_position + env.head_rotation @ np.array([-1.0, 0.0, 0.0])
+    env.goal = ahead
+    obs = env._observation()
+    assert obs[-3] == 1.0
+    np.testing.assert_allclose(obs[-2:], [1.0, 0.2], atol=1e-6)
+    env.goal = behind
+    np.testing.assert_array_equal(env._observation()[-3:], 0.0)
+    assert not env.goal_visible()
+
+
+def test_target_terminates_with_bonus_at_the_goal():
+    env = make("stateful_rl/SalamanderTarget-v0").unwrapped
+    env.reset(seed=0)
+    env.goal = env.head_position + np.array([0.05, 0.0, 0.0])
+    _, reward, terminated, _, info = env.step(np.array([4.0, 4.0]))
+    assert terminated and info["reward_goal"] == env.goal_bonus and reward > 5.0
+
+
+def test_render_rgb_array():
+    env = make(render_mode="rgb_array", width=160, height=120)
+    env.reset(seed=0)
+    try:
+        frame = env.render()
+    except Exception as error:  # no OpenGL backend on this machine
+        pytest.skip(f"no rendering backend: {error}")
+    assert frame.shape == (120, 160, 3) and frame.dtype == np.uint8
+    assert frame.std() > 5.0  # not a blank image
+    env.close()
