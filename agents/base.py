@@ -64,6 +64,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from stateful_rl.agents.evaluation import evaluate_episodes, make_eval_vector_env
+from stateful_rl.agents.replay import ReplayBuffer
 from stateful_rl.agents.spaces import (
     check_action_space,
     check_same_space,
@@ -72,7 +73,6 @@ from stateful_rl.agents.spaces import (
     observation_dim,
     space_from_description,
 )
-from stateful_rl.agents.replay import ReplayBuffer
 
 State = tuple[torch.Tensor, ...] | None
 EnvLike = gym.Env | gym.vector.VectorEnv | str
@@ -127,9 +127,7 @@ class AgentConfig:
             if base in (int, float, bool, str, tuple, dict) and (
                 not isinstance(value, base) or (base is int and isinstance(value, bool))
             ):
-                raise ValueError(
-                    f"{type(self).__name__}.{f.name} must be {kind}, got {value!r}"
-                )
+                raise ValueError(f"{type(self).__name__}.{f.name} must be {kind}, got {value!r}")
             object.__setattr__(self, f.name, value)
         for name in ("eval_freq",):
             if getattr(self, name) < 0:
@@ -326,7 +324,9 @@ class BaseAgent(ABC):
                 start = torch.as_tensor(episode_start, device=self.device)
                 greedy, state = self._greedy_actions(self._obs_tensor(flat), state, start)
                 actions = np.where(explore, random_actions, greedy.cpu().numpy())
-                state = self._record_actions(state, torch.as_tensor(actions, device=self.device))
+                if self.recurrent:
+                    taken = torch.as_tensor(actions, device=self.device)
+                    state = self._record_actions(state, taken)
         else:
             actions = random_actions
         return actions, state
@@ -433,9 +433,7 @@ class BaseAgent(ABC):
         state = None
         if buffer.wants_state():
             state = tuple(s.cpu().numpy() for s in self._state_before[: len(buffer.states)])
-        buffer.add(
-            flat, actions, rewards, terminated, truncated, self._episode_start, valid, state
-        )
+        buffer.add(flat, actions, rewards, terminated, truncated, self._episode_start, valid, state)
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         """Stop training with a ``FloatingPointError`` naming the env step if ``loss`` is NaN/inf.
@@ -608,10 +606,6 @@ class BaseAgent(ABC):
             module.load_state_dict(snapshot["modules"][name])
         self.obs_rms = copy.deepcopy(snapshot["obs_rms"])
         self._sync_obs_stats()
-        self._after_restore()
-
-    def _after_restore(self) -> None:
-        """Hook after weights were loaded (e.g. copy them into a target network)."""
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:

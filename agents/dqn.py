@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from stateful_rl.encoders.feedforward import mlp
 from torch import nn
 
 from stateful_rl.agents.base import AgentConfig, BaseAgent, State, multiples_crossed
 from stateful_rl.agents.replay import ReplayBuffer
+from stateful_rl.encoders.feedforward import mlp
 
 
 @dataclass
@@ -97,6 +98,16 @@ def make_adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
+def clip_grad_norm(grads: list[torch.Tensor], max_norm: float) -> None:
+    """Scale ``grads`` in place so that their joint L2 norm is at most ``max_norm``.
+
+    The arithmetic of ``nn.utils.clip_grad_norm_`` in three foreach calls: at DQN's sizes
+    its wrapper layers cost more than the arithmetic (~15% of an update here).
+    """
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+
+
 class DQN(BaseAgent):
     """Feed-forward DQN / Double DQN on a replay buffer of n-step transitions.
 
@@ -122,8 +133,10 @@ class DQN(BaseAgent):
     def _modules(self) -> dict[str, nn.Module]:
         return {"q_net": self.q_net}
 
-    def _after_restore(self) -> None:
-        self.target_net.load_state_dict(self.q_net.state_dict())
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        super()._restore(snapshot)
+        for online, target in zip(self.q_modules(), self.target_modules(), strict=True):
+            target.load_state_dict(online.state_dict())
 
     def _greedy_actions(
         self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
@@ -173,8 +186,8 @@ class DQN(BaseAgent):
         """One Adam step on ``loss`` with gradient-norm clipping."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        nn.utils.clip_grad_norm_(params, self.config.max_grad_norm, foreach=True)
+        params = self.optimizer.param_groups[0]["params"]
+        clip_grad_norm([p.grad for p in params if p.grad is not None], self.config.max_grad_norm)
         self.optimizer.step()
         self._n_updates += 1
 

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from stateful_rl.encoders.feedforward import mlp
 from torch import nn
 
 from stateful_rl.agents.base import AgentConfig, BaseAgent, State
 from stateful_rl.agents.replay import ReplayBuffer, TransitionBatch
 from stateful_rl.agents.spaces import flatten_observations
+from stateful_rl.encoders.feedforward import mlp
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -194,7 +194,8 @@ class NFQ(BaseAgent):
         cfg = self.config
         if cfg.hint_to_goal and len(cfg.goal_low) != self.obs_dim:
             raise ValueError(
-                f"goal_low/goal_high have {len(cfg.goal_low)} entries, the observation {self.obs_dim}"
+                f"goal_low/goal_high have {len(cfg.goal_low)} entries, the observation "
+                f"{self.obs_dim}"
             )
         self.q_nets = nn.ModuleList([self._new_q_net() for _ in range(cfg.ensemble)])
         self.exploration_rate = 1.0 if cfg.random_episodes else cfg.greedy_epsilon

@@ -24,12 +24,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from stateful_rl.encoders import make_encoder
 from torch import nn
 
 from stateful_rl.agents.base import State
 from stateful_rl.agents.dqn import DQN, DQNConfig, make_adam, q_head
 from stateful_rl.agents.replay import ReplayBuffer
+from stateful_rl.encoders import make_encoder
 
 
 @dataclass
@@ -117,10 +117,6 @@ class RecurrentDQN(DQN):
     def _modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "head": self.head}
 
-    def _after_restore(self) -> None:
-        for online, target in zip(self.q_modules(), self.target_modules(), strict=True):
-            target.load_state_dict(online.state_dict())
-
     def _make_replay_buffer(self, n_envs: int) -> ReplayBuffer:
         shapes = [tuple(s.shape[1:]) for s in self.encoder.initial_state(1)]
         cfg = self.config
@@ -136,7 +132,7 @@ class RecurrentDQN(DQN):
         return (*state[:-1], actions.long())
 
     def _inputs(self, obs: torch.Tensor, prev_actions: torch.Tensor) -> torch.Tensor:
-        """Normalised ``obs[..., F]`` with the one-hot ``prev_actions[...]`` appended (−1: zeros)."""
+        """Normalised ``obs[..., F]`` and the one-hot ``prev_actions[...]`` (−1: zeros)."""
         if not self.config.prev_action_input:
             return obs
         one_hot = F.one_hot(prev_actions.clamp(min=0), self.n_actions).to(obs.dtype)

@@ -24,13 +24,11 @@ zeros at an episode start) is appended to the observation by default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import torch
-from stateful_rl.encoders import make_encoder
-from stateful_rl.encoders.ridge import RidgeReadout
 from torch import nn
 
 from stateful_rl.agents.base import State
@@ -38,6 +36,8 @@ from stateful_rl.agents.nfq import NFQ, NFQConfig, QNetwork, rprop_fit
 from stateful_rl.agents.recurrent_dqn import RecurrentDQN
 from stateful_rl.agents.replay import SequenceBatch
 from stateful_rl.agents.spaces import flatten_observations
+from stateful_rl.encoders import make_encoder
+from stateful_rl.encoders.ridge import RidgeReadout
 
 
 @dataclass
@@ -202,13 +202,37 @@ class RecurrentNFQ(NFQ):
             ):
                 end += 1
             part = order[begin:end]
-            length = int(lengths[part].max())
-            seq = buffer.sequences(t0[part], env[part], length, 0, 1, self.config.gamma)
-            inside = np.arange(length)[:, None] + 1 < lengths[part][None, :]
-            seq.mask = seq.mask * inside
-            chunks.append(seq.to_torch(self.device))
+            chunks.append(self._padded_episodes(t0[part], env[part], lengths[part]))
             begin = end
         return chunks
+
+    def _padded_episodes(
+        self, t0: np.ndarray, env: np.ndarray, lengths: np.ndarray
+    ) -> SequenceBatch:
+        """Episodes from ``t0[E]`` padded to the longest: one ``sequences`` call per distinct
+        stored length (the buffer reads no slot past its head), concatenated on the device."""
+        buffer, longest = self.replay_buffer, int(lengths.max())
+        readable = np.minimum(longest, buffer.head - t0)
+        parts = []
+        for length in np.unique(readable):
+            pick = readable == length
+            seq = buffer.sequences(t0[pick], env[pick], int(length), 0, 1, self.config.gamma)
+            inside = np.arange(length)[:, None] + 1 < lengths[pick][None, :]
+            seq.mask = seq.mask * inside
+            parts.append((seq, pick))
+        order = np.concatenate([np.flatnonzero(pick) for _, pick in parts])
+        fill = {"prev_actions": -1, "boot_index": longest - 1}
+        merged = {}
+        for f in fields(SequenceBatch):
+            if f.name == "states":
+                continue
+            arrays = []
+            for seq, _ in parts:
+                a = getattr(seq, f.name)
+                pad = np.full((longest - len(a), *a.shape[1:]), fill.get(f.name, 0), a.dtype)
+                arrays.append(np.concatenate([a, pad]))
+            merged[f.name] = np.concatenate(arrays, axis=1)[:, np.argsort(order)]
+        return SequenceBatch(**merged, states=()).to_torch(self.device)
 
     def _features(self, chunk: SequenceBatch) -> torch.Tensor:
         """Encoder features ``[T, E, H]`` of a chunk, each episode from the initial state."""

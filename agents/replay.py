@@ -248,7 +248,8 @@ class ReplayBuffer:
             raise ValueError(f"sequence starts must be multiples of {self.state_stride}")
         if np.any(t0 < self.oldest) or np.any(t0 + length > self.head):
             raise ValueError(
-                f"sequences [t0, t0 + {length}) outside the stored slots [{self.oldest}, {self.head})"
+                f"sequences [t0, t0 + {length}) outside the stored slots "
+                f"[{self.oldest}, {self.head})"
             )
         rows = (t0[None, :] + np.arange(length)[:, None]) % self.slots  # [T, B]
         rewards, terminated, truncated = (

@@ -13,8 +13,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-from stateful_rl.encoders.base import State, StateEncoder
 from torch import nn
+
+from stateful_rl.encoders.base import State, StateEncoder
 
 Activation = Literal["tanh", "relu", "linear"]
 RecurrentInit = Literal["eigen", "orthogonal"]
@@ -54,7 +55,9 @@ class ElmanEncoder(StateEncoder):
                 f"input_dim and hidden_size must be >= 1, got {input_dim} and {hidden_size}"
             )
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+            )
         if init not in ("eigen", "orthogonal"):
             raise ValueError(f"init must be 'eigen' or 'orthogonal', got {init!r}")
         if leading_eigenvalue <= 0:

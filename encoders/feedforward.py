@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from stateful_rl.encoders.base import State, StateEncoder
 from torch import nn
+
+from stateful_rl.encoders.base import State, StateEncoder
 
 
 def mlp(input_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module]) -> nn.Module:

@@ -16,10 +16,12 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from stateful_rl.encoders.base import State, StateEncoder
 from torch import nn
 
-ResetMode = Literal["split", "loop"]
+from stateful_rl.encoders.base import State, StateEncoder
+from stateful_rl.encoders.masked_lstm import MaskedLSTMFunction
+
+ResetMode = Literal["auto", "masked", "split", "loop"]
 
 
 class _FusedRecurrentEncoder(StateEncoder):
@@ -37,7 +39,7 @@ class _FusedRecurrentEncoder(StateEncoder):
         input_dim: int,
         hidden_size: int = 128,
         num_layers: int = 1,
-        reset_mode: ResetMode = "split",
+        reset_mode: ResetMode = "auto",
     ) -> None:
         super().__init__()
         if input_dim < 1 or hidden_size < 1 or num_layers < 1:
@@ -45,8 +47,13 @@ class _FusedRecurrentEncoder(StateEncoder):
                 f"input_dim, hidden_size and num_layers must be >= 1, got "
                 f"{input_dim}, {hidden_size}, {num_layers}"
             )
-        if reset_mode not in ("split", "loop"):
-            raise ValueError(f"reset_mode must be 'split' or 'loop', got {reset_mode!r}")
+        modes = (
+            ("auto", "masked", "split", "loop")
+            if self.num_states == 2
+            else ("auto", "split", "loop")
+        )
+        if reset_mode not in modes:
+            raise ValueError(f"reset_mode must be one of {modes}, got {reset_mode!r}")
         self.input_dim = input_dim
         self.features_dim = hidden_size
         self.num_layers = num_layers
@@ -77,15 +84,36 @@ class _FusedRecurrentEncoder(StateEncoder):
         self.check_input(x, episode_starts)
         starts = episode_starts.bool()
         steps = x.shape[0]
-        if self.reset_mode == "loop":
-            cuts = list(range(steps))
-        else:
-            cuts = [0, *(torch.nonzero(starts[1:].any(dim=1)).flatten() + 1).tolist()]
+        reset_steps = (torch.nonzero(starts[1:].any(dim=1)).flatten() + 1).tolist()
+        mode = self.reset_mode
+        if mode == "auto":  # split pays one call per reset step, masked a slower step
+            many = self.num_states == 2 and len(reset_steps) > steps / 4
+            mode = "masked" if many and x.device.type == "cpu" else "split"
+        if mode == "masked" and reset_steps:
+            return self._masked(x, state, starts)
+        cuts = list(range(steps)) if mode == "loop" else [0, *reset_steps]
         outputs = []
         for begin, end in zip(cuts, [*cuts[1:], steps], strict=True):
             out, state = self._run(x[begin:end], self.reset_where(state, starts[begin]))
             outputs.append(out)
         return torch.cat(outputs) if len(outputs) > 1 else outputs[0], state
+
+    def _masked(
+        self, x: torch.Tensor, state: State, starts: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
+        """:class:`MaskedLSTMFunction` layer by layer (LSTM only)."""
+        keep = (~starts).to(x.dtype).unsqueeze(-1)
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            w_ih, w_hh, b_ih, b_hh = (
+                getattr(self.rnn, f"{name}_l{layer}")
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            )
+            h0, c0 = state[0][:, layer], state[1][:, layer]
+            x, h, c = MaskedLSTMFunction.apply(x, h0, c0, keep, w_ih, w_hh, b_ih + b_hh)
+            h_n.append(h)
+            c_n.append(c)
+        return x, (torch.stack(h_n, dim=1), torch.stack(c_n, dim=1))
 
 
 class LSTMEncoder(_FusedRecurrentEncoder):
@@ -95,7 +123,11 @@ class LSTMEncoder(_FusedRecurrentEncoder):
         input_dim: observation size ``F``.
         hidden_size: ``H`` = ``features_dim``.
         num_layers: stacked layers.
-        reset_mode: ``"split"`` (one fused call per reset-free segment) or ``"loop"``.
+        reset_mode: how resets inside a sequence are run: ``"masked"`` (hand-written
+            BPTT, :mod:`~stateful_rl.encoders.masked_lstm`), ``"split"`` (one fused call per
+            reset-free segment), ``"loop"`` (one call per step, the reference) or
+            ``"auto"``: split, except masked on CPU when more than a quarter of the steps
+            hold an episode start.
     """
 
     rnn_class = nn.LSTM
@@ -112,7 +144,8 @@ class LSTMEncoder(_FusedRecurrentEncoder):
 
 
 class GRUEncoder(_FusedRecurrentEncoder):
-    """GRU (Cho et al. 2014) state encoder on ``nn.GRU``; arguments as :class:`LSTMEncoder`."""
+    """GRU (Cho et al. 2014) state encoder on ``nn.GRU``; arguments as :class:`LSTMEncoder`
+    (``reset_mode``: ``"split"``, ``"loop"`` or ``"auto"`` = split)."""
 
     rnn_class = nn.GRU
     num_states = 1

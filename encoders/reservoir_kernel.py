@@ -60,4 +60,6 @@ def _leaky_reservoir_run(
         h[:] = out[steps - 1]
 
 
-leaky_reservoir_run = numba.njit(cache=True, nogil=True)(_leaky_reservoir_run) if AVAILABLE else None
+leaky_reservoir_run = (
+    numba.njit(cache=True, nogil=True)(_leaky_reservoir_run) if AVAILABLE else None
+)

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import torch
-from stateful_rl.encoders.base import State, StateEncoder
 from torch import nn
+
+from stateful_rl.encoders.base import State, StateEncoder
 
 FeatureMap = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -39,9 +39,12 @@ class EncodedObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         device: torch.device | str = "cpu",
     ) -> None:
         gym.utils.RecordConstructorArgs.__init__(
-            self, encoder=encoder, include_observation=include_observation, device=device,
+            self,
+            encoder=encoder,
+            include_observation=include_observation,
+            device=device,
             _disable_deepcopy=True,  # share the (possibly large) encoder, do not copy it
-        )  # fmt: skip
+        )
         super().__init__(env)
         obs_dim = spaces.flatdim(env.observation_space)
         if obs_dim != encoder.input_dim:
@@ -72,9 +75,7 @@ class EncodedObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         obs, info = self.env.reset(seed=seed, options=options)
         return self._encode(obs, episode_start=True), info
 
-    def step(
-        self, action: Any
-    ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the environment and advance the encoder by one observation."""
         obs, reward, terminated, truncated, info = self.env.step(action)
         return self._encode(obs, episode_start=False), reward, terminated, truncated, info

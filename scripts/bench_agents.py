@@ -62,7 +62,8 @@ EXPERIMENTS: dict[str, tuple[str, str, int, int, dict[str, Any]]] = {
         {**RECURRENT_NOVEL, **EVAL, "eval_freq": 5000, "encoder": "gru"},
     ),
     "dqn-novel": (
-        "dqn", "stateful_rl/CartPoleNoVel-v0", 1, 150_000, {**ZOO_CARTPOLE, **EVAL, "eval_freq": 5000}
+        "dqn", "stateful_rl/CartPoleNoVel-v0", 1, 150_000,
+        {**ZOO_CARTPOLE, **EVAL, "eval_freq": 5000},
     ),
 }  # fmt: skip
 for _task in ("OccludedTracking-v0", "OccludedCatch-v0"):
@@ -83,12 +84,14 @@ for _task in ("OccludedTracking-v0", "OccludedCatch-v0"):
         100_000,
         {**_memory, "encoder_kwargs": {"units": 500}},
     )
-    EXPERIMENTS[f"dqn-{_short}"] = ("dqn", _env, 8, 100_000, {**_memory, "double": True})  # fmt: skip
+    EXPERIMENTS[f"dqn-{_short}"] = ("dqn", _env, 8, 100_000, {**_memory, "double": True})
 
 
-def run_learning(name: str, seed: int) -> dict[str, Any]:
-    """Train one experiment with one seed; evaluate kept and final models on 100 episodes."""
-    agent_name, env_id, n_envs, steps, kwargs = EXPERIMENTS[name]
+def run_learning(name: str, seed: int, steps: int | None = None) -> dict[str, Any]:
+    """Train one experiment with one seed (``steps`` overrides its env steps); evaluate the
+    kept and final models on 100 fresh episodes."""
+    agent_name, env_id, n_envs, default_steps, kwargs = EXPERIMENTS[name]
+    steps = steps or default_steps
     env = gym.make_vec(env_id, n_envs, vectorization_mode="sync")
     agent = AGENTS[agent_name](env, seed=seed, **kwargs)
     start = time.perf_counter()
@@ -113,16 +116,21 @@ def run_learning(name: str, seed: int) -> dict[str, Any]:
     return result
 
 
+def markdown_row(cells: list[Any], header: bool = False) -> None:
+    """Print one markdown table row (and the separator after a header)."""
+    print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
+    if header:
+        print("|" + "---|" * len(cells))
+
+
 def print_table(results_path: Path) -> None:
     """Markdown table: per experiment, kept/final per seed and how many reach 475 (CartPole)."""
     rows = defaultdict(list)
     for line in results_path.read_text().splitlines():
         r = json.loads(line)
         rows[r["experiment"]].append(r)
-    print(
-        "| experiment | seeds | kept (100 ep.) | final (100 ep.) | kept ≥ 475 | final ≥ 475 | memory score kept / final |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    markdown_row(["experiment", "seeds", "kept (100 ep.)", "final (100 ep.)", "kept ≥ 475",
+                  "final ≥ 475", "memory score kept / final"], header=True)  # fmt: skip
     for name, rs in rows.items():
         kept = " ".join(f"{r['kept']:.0f}" for r in rs)
         final = " ".join(f"{r['final']:.0f}" for r in rs)
@@ -133,13 +141,56 @@ def print_table(results_path: Path) -> None:
             for r in rs
             if "memory_score_kept" in r
         )
-        print(
-            f"| {name} | {len(rs)} | {kept} | {final} | {n_kept}/{len(rs)} | {n_final}/{len(rs)} | {mem} |"
+        markdown_row(
+            [name, len(rs), kept, final, f"{n_kept}/{len(rs)}", f"{n_final}/{len(rs)}", mem]
         )
 
 
-def print_speed_table(repeats: int) -> None:
-    raise NotImplementedError
+def _timed(make: Any, steps: int, repeats: int) -> tuple[float, float, int]:
+    """Best (wall, CPU) seconds over ``repeats`` fresh trainings of ``steps``; and updates."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        model = make()
+        wall, cpu = time.perf_counter(), time.process_time()
+        model.learn(steps)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus), getattr(model, "_n_updates", -1)
+
+
+def print_speed_table(repeats: int, dqn_steps: int = 20_000, recurrent_steps: int = 10_000) -> None:
+    """Steps/s of ours and the SB3 peers, same process, interleaved, torch 1 thread."""
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3 import DQN as SB3DQN
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from stateful_rl.agents import DQN, RecurrentDQN
+
+    zoo_sb3 = {k: v for k, v in ZOO_CARTPOLE.items() if k != "net_arch"}
+    zoo_sb3["policy_kwargs"] = {"net_arch": list(ZOO_CARTPOLE["net_arch"])}
+    novel = "stateful_rl/CartPoleNoVel-v0"
+    cases = [
+        ("DQN, rl-zoo CartPole settings", dqn_steps,
+         lambda: DQN("CartPole-v1", seed=0, device="cpu", **ZOO_CARTPOLE),
+         lambda: SB3DQN("MlpPolicy", "CartPole-v1", seed=0, device="cpu", **zoo_sb3)),
+        ("DQN, SB3 defaults", dqn_steps,
+         lambda: DQN("CartPole-v1", seed=0, device="cpu"),
+         lambda: SB3DQN("MlpPolicy", "CartPole-v1", seed=0, device="cpu")),
+        ("RecurrentDQN LSTM 128 vs RecurrentPPO (8 envs)", recurrent_steps,
+         lambda: RecurrentDQN(gym.make_vec(novel, 8, vectorization_mode="sync"), seed=0,
+                              device="cpu", **RECURRENT_NOVEL),
+         lambda: RecurrentPPO("MlpLstmPolicy", make_vec_env(novel, 8, seed=0), seed=0,
+                              device="cpu")),
+    ]  # fmt: skip
+    print(f"min of {repeats}; CPU = process time (robust to other load on the machine)")
+    markdown_row(["case", "steps", "ours steps/s (wall / CPU)", "peer steps/s (wall / CPU)",
+                  "ratio wall", "ratio CPU", "updates ours / peer"], header=True)  # fmt: skip
+    for name, steps, ours, peer in cases:
+        o_wall, o_cpu, o_upd = _timed(ours, steps, repeats)
+        p_wall, p_cpu, p_upd = _timed(peer, steps, repeats)
+        markdown_row([name, steps, f"{steps / o_wall:.0f} / {steps / o_cpu:.0f}",
+                      f"{steps / p_wall:.0f} / {steps / p_cpu:.0f}", f"{p_wall / o_wall:.2f}x",
+                      f"{p_cpu / o_cpu:.2f}x", f"{o_upd} / {p_upd}"])  # fmt: skip
 
 
 def main() -> None:
@@ -150,6 +201,7 @@ def main() -> None:
     learn = sub.add_parser("learn", help="train experiments with several seeds")
     learn.add_argument("experiments", nargs="+", choices=sorted(EXPERIMENTS))
     learn.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    learn.add_argument("--steps", type=int, help="env steps (default: the experiment's)")
     sub.add_parser("table", help="print the stored results")
     speed = sub.add_parser("speed", help="steps/s against SB3 DQN and sb3-contrib RecurrentPPO")
     speed.add_argument("--repeats", type=int, default=3)
@@ -160,7 +212,7 @@ def main() -> None:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         for name in args.experiments:
             for seed in args.seeds:
-                result = run_learning(name, seed)
+                result = run_learning(name, seed, args.steps)
                 print(json.dumps({k: v for k, v in result.items() if k != "curve"}), flush=True)
                 with args.results.open("a") as f:
                     f.write(json.dumps(result) + "\n")

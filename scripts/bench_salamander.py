@@ -4,9 +4,9 @@ Prints, per environment and control: control steps per wall second, simulated se
 wall second and its ratio to ``Swimmer-v5``, by wall time and by this process's CPU time
 (the CPU ratio is what an idle machine shows; each measured alternately with the peer,
 best of ``--repeats``, so that the load of a shared machine hits both alike); then where one
-physics step's time goes (``mj_step1`` + ``mj_step2``, the numpy water forces, and the rest
-of the environment step: CPG, motor map, observation, info, Python). Random actions; one
-process, one thread. ``--gaits PNG`` also measures the centre-of-mass speed against the
+physics step's time goes (MuJoCo's ``mj_step``, the compiled water forces and physics loop,
+and the rest of the environment step: CPG, motor map, observation, info, Python). Random
+actions; one process, one thread. ``--gaits PNG`` also measures the centre-of-mass speed against the
 CPG drive (swimming at 5 and 2 ms, walking) and plots it.
 
     python -m stateful_rl.bench_salamander --steps 2000 --gaits runs/salamander_speed.png
@@ -25,6 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import gymnasium as gym
 import mujoco
 import numpy as np
+
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.envs.salamander.base import CONTROLS
 from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS
@@ -75,27 +76,23 @@ def best_rates(env: gym.Env, peer: gym.Env, steps: int, repeats: int) -> np.ndar
 
 
 def physics_profile(env: gym.Env, steps: int) -> dict[str, float]:
-    """CPU microseconds per physics step: MuJoCo (``mj_step1`` + ``mj_step2``), the water
-    forces, and the whole environment step divided by ``frame_skip``."""
+    """CPU microseconds per physics step: MuJoCo alone (``mj_step`` with the forces held),
+    the compiled physics loop with the water forces as the environment runs it minus
+    MuJoCo alone, and the whole environment step divided by ``frame_skip``."""
     env = env.unwrapped
     env.reset(seed=0)
     for _ in range(50):  # reach a swimming state
         env.step(env.action_space.sample())
-    model, data, water = env.model, env.data, env.water
-    n = steps * env.frame_skip
+    model, data, n = env.model, env.data, steps * env.frame_skip
+    targets = np.tile(data.ctrl, (n // env.steps_per_cpg, 1))
     start = time.process_time()
-    for _ in range(n):  # swimming physics as the environment runs it, without the CPG
-        mujoco.mj_step1(model, data)
-        water.apply()
-        mujoco.mj_step2(model, data)
+    env.water.simulate(targets, env.steps_per_cpg, env.cpg_dt)
     physics = (time.process_time() - start) / n
     start = time.process_time()
-    for _ in range(n):
-        water.apply()
-    wet = (time.process_time() - start) / n
-    mj = physics - wet
+    mujoco.mj_step(model, data, n)
+    mj = (time.process_time() - start) / n
     total = 1.0 / (step_rates(env, steps)[1] * env.frame_skip)
-    return {"mujoco": mj * 1e6, "water": wet * 1e6, "total": total * 1e6}
+    return {"mujoco": mj * 1e6, "water": (physics - mj) * 1e6, "total": total * 1e6}
 
 
 def speed_table(steps: int, repeats: int) -> None:
@@ -118,15 +115,17 @@ def speed_table(steps: int, repeats: int) -> None:
         )
     print("\nPer physics step (CPU µs), SalamanderSwim-v0, random actions:")
     print(
-        "| control | mj_step1 + mj_step2 | water forces | rest (CPG, obs, info, Python) | total |"
+        "| control | timestep (ms) | MuJoCo (mj_step) | water forces + loop (compiled) | "
+        "rest (CPG, obs, info, Python) | total |"
     )
-    print("|---|---:|---:|---:|---:|")
-    for control in CONTROLS:
-        profile = physics_profile(gym.make(SWIM, control=control), steps)
+    print("|---|---:|---:|---:|---:|---:|")
+    for control, kwargs in [*((c, {}) for c in CONTROLS), ("cpg", FINE)]:
+        env = gym.make(SWIM, control=control, **kwargs)
+        profile = physics_profile(env, steps)
         rest = profile["total"] - profile["mujoco"] - profile["water"]
         print(
-            f"| {control} | {profile['mujoco']:.1f} | {profile['water']:.1f} | {rest:.1f} | "
-            f"{profile['total']:.1f} |"
+            f"| {control} | {env.unwrapped.timestep * 1e3:g} | {profile['mujoco']:.1f} | "
+            f"{profile['water']:.1f} | {rest:.1f} | {profile['total']:.1f} |"
         )
 
 
@@ -136,6 +135,7 @@ def gaits(path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from stateful_rl.agents.base import write_atomic
 
     curves = {
@@ -144,15 +144,13 @@ def gaits(path: Path) -> None:
         "walk, 5 ms": (WALK_DRIVES, [constant_drive(WALK, d, d)[0] for d in WALK_DRIVES]),
         "walk, 2 ms": (WALK_DRIVES, [constant_drive(WALK, d, d, **FINE)[0] for d in WALK_DRIVES]),
     }
-    print("\n| gait, timestep | " + " | ".join(f"d = {d:g}" for d in SWIM_DRIVES) + " |")
-    print("|---|---:|---:|---:|---:|")
+    print("\n| gait, timestep | drives | COM speed (m/s) |\n|---|---|---|")
     for label, (drives, speeds) in curves.items():
-        print(
-            f"| {label} (d = {drives[0]:g}..{drives[-1]:g}) | "
-            + " | ".join(f"{v:.3f}" for v in speeds)
-            + " |"
-        )
-    print("\n| turn (20 s, drives left/right) | heading change (deg) |\n|---|---:|")
+        listed = " / ".join(f"{d:g}" for d in drives), " / ".join(f"{v:.3f}" for v in speeds)
+        print(f"| {label} | {listed[0]} | {listed[1]} |")
+    print(
+        "\n| drives left/right (500 steps) | heading change over the last 15 s (deg) |\n|---|---:|"
+    )
     for env_id, left, right in (
         (SWIM, 4.5, 3.5),
         (SWIM, 3.5, 4.5),

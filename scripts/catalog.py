@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 from rich.console import Console
 from rich.table import Table
+
 from stateful_rl.agents import AGENTS
 from stateful_rl.config import agent_class
 from stateful_rl.encoders import ENCODERS

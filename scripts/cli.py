@@ -20,16 +20,6 @@ BENCHMARKS = ("envs", "encoders", "agents", "nfq", "salamander")
 EXIT_CONFIG = 2
 
 
-def default_run_dir(env_id: str, agent: str, seed: int) -> Path:
-    """``runs/<Env>_<agent>_seed<S>``, numbered ``_2``, ``_3``... if it is taken."""
-    base = Path("runs") / f"{env_id.split('/')[-1]}_{agent}_seed{seed}"
-    path, n = base, 1
-    while path.exists() and any(path.iterdir()):
-        n += 1
-        path = base.with_name(f"{base.name}_{n}")
-    return path
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     from stateful_rl.catalog import print_catalog
 
@@ -38,6 +28,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from stateful_rl.run_dir import fresh_dir
     from stateful_rl.training import resume, train
 
     if args.resume is not None:
@@ -65,11 +56,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "device": args.device,
     }
     config = resolve_config(args.config, overrides, flags)
-    run_dir = (
-        Path(args.run_dir)
-        if args.run_dir
-        else default_run_dir(config.env, config.agent, config.seed)
-    )
+    default = Path("runs") / f"{config.env.split('/')[-1]}_{config.agent}_seed{config.seed}"
+    run_dir = Path(args.run_dir) if args.run_dir else fresh_dir(default)
     print(f"run directory: {run_dir}", file=sys.stderr)
     train(config, run_dir, progress_bar=not args.no_progress)
     from stateful_rl.evaluate import summary_line

@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import stateful_rl.envs  # noqa: F401  (registers the ids)
 import yaml
+
+import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.agents import AGENTS, BaseAgent
 from stateful_rl.encoders import ENCODERS
 from stateful_rl.envs.registration import NAMESPACE

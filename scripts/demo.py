@@ -19,9 +19,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
 from stateful_rl.config import RunConfig, resolve_config
 from stateful_rl.plots import plot_curves, std_curve
-from stateful_rl.run_dir import RunDirectory
+from stateful_rl.run_dir import RunDirectory, fresh_dir
 
 DEMO_ENV = "stateful_rl/OccludedCatch-v0"
 DEMO_AGENTS = {"dqn": "DQN (feed-forward)", "recurrent-dqn": "recurrent DQN (GRU)"}
@@ -36,21 +37,13 @@ REFERENCE_LABELS = {
 def train_quietly(config: RunConfig, run_dir: Path) -> float:
     """Train one run with one torch thread and no progress bar; wall seconds taken."""
     import torch
+
     from stateful_rl.training import train
 
     torch.set_num_threads(1)
     start = time.perf_counter()
     train(config, run_dir, progress_bar=False)
     return time.perf_counter() - start
-
-
-def fresh_dir(path: Path) -> Path:
-    """``path``, or ``path_2``, ``path_3``... if it holds files already."""
-    candidate, n = path, 1
-    while candidate.exists() and any(candidate.iterdir()):
-        n += 1
-        candidate = path.with_name(f"{path.name}_{n}")
-    return candidate
 
 
 def demo_table(results: dict[str, dict[str, Any]]) -> Table:

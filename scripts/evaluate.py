@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from PIL import Image
+
 from stateful_rl.agents.base import BaseAgent, write_atomic
 from stateful_rl.config import ConfigError, RunConfig, agent_class, load_run_config
 from stateful_rl.envs.reference_policies import evaluate_reference_policies, memory_score

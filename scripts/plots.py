@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt
 import numpy as np
+
 from stateful_rl.agents.base import write_atomic
 
 

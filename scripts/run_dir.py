@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 import yaml
 from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
+from torch.utils.tensorboard import SummaryWriter
+
 from stateful_rl.agents.base import write_atomic
 from stateful_rl.config import RunConfig
-from torch.utils.tensorboard import SummaryWriter
 
 STEP_KEY = "time/total_timesteps"
 
@@ -132,6 +133,15 @@ class RunDirectory:
         if not self.evaluations.exists():
             return np.zeros((0, 3))
         return np.loadtxt(self.evaluations, delimiter=",", skiprows=1, ndmin=2).reshape(-1, 3)
+
+
+def fresh_dir(path: Path) -> Path:
+    """``path``, or ``path_2``, ``path_3``... if it holds files already."""
+    candidate, n = path, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = path.with_name(f"{path.name}_{n}")
+    return candidate
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

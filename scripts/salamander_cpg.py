@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
 from stateful_rl.envs.salamander.cpg import LIMB_NAMES, N_BODY, N_SEGMENTS, SalamanderCPG
 
 

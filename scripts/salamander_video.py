@@ -16,6 +16,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.agents.base import write_atomic
 from stateful_rl.envs.salamander.amphibious import reference_drives

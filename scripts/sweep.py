@@ -9,6 +9,7 @@ Sweep file (every trial is validated before Ray starts)::
     seeds: [0, 1, 2]
     steps: 20000                    # optional: else each preset's
     set: {eval_episodes: 100, hyperparams.eval_freq: 2000}   # --set for every trial (optional)
+    agent_set: {recurrent-dqn: {hyperparams.burn_in: 20}}    # --set for one agent (optional)
     cpus_per_trial: 1
     gpus_per_trial: auto            # auto: 1 when the Ray cluster has GPUs, else 0
 
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+
 from stateful_rl.agents import AGENTS
 from stateful_rl.agents.base import write_atomic
 from stateful_rl.config import (
@@ -56,6 +58,7 @@ SWEEP_KEYS = {
     "seeds": list,
     "steps": int,
     "set": dict,
+    "agent_set": dict,
     "cpus_per_trial": int,
     "gpus_per_trial": int | float | str,
 }
@@ -93,9 +96,14 @@ def load_sweep(path: str | Path) -> tuple[dict[str, Any], list[Trial]]:
     trials = []
     for env_id, agent, seed in itertools.product(spec["envs"], spec["agents"], spec["seeds"]):
         check_choice("agent", agent, list(AGENTS))
+        agent_overrides = merge(
+            overrides, nest(list(spec.get("agent_set", {}).get(agent, {}).items()))
+        )
         has_encoder = "encoder" in hyperparam_names(agent)
         for encoder in (spec.get("encoders") or [None]) if has_encoder else [None]:
-            update = merge(overrides, {"hyperparams": {"encoder": encoder}} if encoder else {})
+            update = merge(
+                agent_overrides, {"hyperparams": {"encoder": encoder}} if encoder else {}
+            )
             flags = {"env": env_id, "agent": agent, "seed": seed, "steps": spec.get("steps")}
             config = resolve_config(None, update, flags)
             name = f"{config.env.split('/')[-1]}_{agent}{'_' + encoder if encoder else ''}"
@@ -109,6 +117,7 @@ def run_trial(config: RunConfig, run_dir: Path, threads: int) -> dict[str, Any]:
     import json
 
     import torch
+
     from stateful_rl.training import train
 
     torch.set_num_threads(threads)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gymnasium as gym
+
 from stateful_rl.agents import AGENTS
 from stateful_rl.agents.base import BaseAgent, CallbackLike
 from stateful_rl.config import ConfigError, RunConfig, agent_class, load_run_config
@@ -28,10 +29,14 @@ def make_env(config: RunConfig) -> gym.Env | gym.vector.VectorEnv:
 
 
 def build_agent(config: RunConfig) -> BaseAgent:
-    """A new agent for ``config`` (seeded; training env attached)."""
-    return AGENTS[config.agent](
-        make_env(config), config=config.hyperparams, device=config.device, seed=config.seed
-    )
+    """A new agent for ``config`` (seeded; training env attached); nested arguments such as
+    ``encoder_kwargs`` are checked here, by the constructors, as a ``ConfigError``."""
+    try:
+        return AGENTS[config.agent](
+            make_env(config), config=config.hyperparams, device=config.device, seed=config.seed
+        )
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"agent {config.agent!r} rejects these hyperparams: {error}") from None
 
 
 def check_new_run_dir(run_dir: Path) -> None:

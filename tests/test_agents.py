@@ -6,23 +6,38 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-import stateful_rl.envs  # noqa: F401
 import torch
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv
+
+import stateful_rl.envs  # noqa: F401
 from stateful_rl.agents import DQN, DQNConfig, RecurrentDQN, esn_dqn
 
-FAST = {"learning_starts": 100, "buffer_size": 2000, "train_freq": 4, "target_update_interval": 100}
-RECURRENT_FAST = {**FAST, "batch_size": 8, "sequence_length": 12, "sequence_stride": 4, "burn_in": 2}
+torch.set_num_threads(1)  # several torch threads on a loaded 2-core machine are ~100x slower
 
+FAST = {"learning_starts": 100, "buffer_size": 2000, "train_freq": 4, "target_update_interval": 100}
+RECURRENT_FAST = {
+    **FAST,
+    "batch_size": 8,
+    "sequence_length": 12,
+    "sequence_stride": 4,
+    "burn_in": 2,
+}
+
+SMALL = {"encoder_kwargs": {"hidden_size": 16}}
 AGENTS = {
     "dqn": lambda env, **kw: DQN(env, **FAST, net_arch=(32,), normalize_obs=True, **kw),
-    "lstm": lambda env, **kw: RecurrentDQN(env, **RECURRENT_FAST, encoder_kwargs={"hidden_size": 16}, **kw),
-    "gru": lambda env, **kw: RecurrentDQN(env, **RECURRENT_FAST, encoder="gru", encoder_kwargs={"hidden_size": 16}, **kw),
+    "lstm": lambda env, **kw: RecurrentDQN(env, **RECURRENT_FAST, **SMALL, **kw),
+    "gru": lambda env, **kw: RecurrentDQN(env, **RECURRENT_FAST, **SMALL, encoder="gru", **kw),
     "esn": lambda env, **kw: esn_dqn(env, **RECURRENT_FAST, encoder_kwargs={"units": 50}, **kw),
 }  # fmt: skip
+
+
+def dense(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as a strided tensor (the echo-state reservoir is stored sparse)."""
+    return t.to_dense() if t.is_sparse_csr else t
 
 
 def rollout(agent, obs_batch: np.ndarray, steps: int = 10) -> list[np.ndarray]:
@@ -41,7 +56,7 @@ def test_non_discrete_action_space_is_refused_naming_it():
 
 
 def test_config_errors_name_the_key():
-    with pytest.raises(ValueError, match="unknown DQNConfig key.*learnig_rate.*allowed"):
+    with pytest.raises(ValueError, match=r"unknown DQNConfig key.*learnig_rate.*allowed"):
         DQN("CartPole-v1", learnig_rate=1e-3)
     with pytest.raises(ValueError, match=r"DQNConfig.batch_size must be <class 'int'>"):
         DQNConfig(batch_size="32")
@@ -61,8 +76,9 @@ def test_save_load_gives_identical_predictions(name, tmp_path):
     obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_array_equal(np.stack(rollout(agent, obs)), np.stack(rollout(loaded, obs)))
     for key, module in agent._modules().items():
-        for (k, a), b in zip(module.state_dict().items(), loaded._modules()[key].state_dict().values()):
-            assert torch.equal(a.to_dense() if a.is_sparse_csr else a, b.to_dense() if b.is_sparse_csr else b), k
+        loaded_state = loaded._modules()[key].state_dict()
+        for k, a in module.state_dict().items():
+            assert torch.equal(dense(a), dense(loaded_state[k])), k
     if agent.obs_rms is not None:
         np.testing.assert_array_equal(agent.obs_rms.mean, loaded.obs_rms.mean)
     assert not list(tmp_path.glob(".*tmp"))  # the atomic write left no temp file
@@ -71,7 +87,7 @@ def test_save_load_gives_identical_predictions(name, tmp_path):
 def test_load_with_other_observation_space_is_refused(tmp_path):
     agent = DQN("CartPole-v1")
     agent.save(tmp_path / "cartpole")  # ".zip" appended as in SB3
-    with pytest.raises(ValueError, match="observation space mismatch.*Box.*\\(4,\\).*\\(2,\\)"):
+    with pytest.raises(ValueError, match=r"observation space mismatch.*Box.*\(4,\).*\(2,\)"):
         DQN.load(tmp_path / "cartpole", env="stateful_rl/CartPoleNoVel-v0")
     with pytest.raises(ValueError, match="holds a DQN, not a RecurrentDQN"):
         RecurrentDQN.load(tmp_path / "cartpole.zip")
@@ -85,10 +101,14 @@ def test_evaluate_policy_single_and_vectorised(name):
     assert 5 <= mean <= 500
     vec = DummyVecEnv([lambda: gym.make("CartPole-v1")])
     vec.seed(123)
-    returns, _ = evaluate_policy(agent, vec, n_eval_episodes=1, return_episode_rewards=True, warn=False)
+    returns, _ = evaluate_policy(
+        agent, vec, n_eval_episodes=1, return_episode_rewards=True, warn=False
+    )
     assert returns[0] == agent.evaluate([123])[0][0]  # same episode as our vectorised evaluation
     vec3 = DummyVecEnv([lambda: gym.make("CartPole-v1")] * 3)
-    returns, _ = evaluate_policy(agent, vec3, n_eval_episodes=6, return_episode_rewards=True, warn=False)
+    returns, _ = evaluate_policy(
+        agent, vec3, n_eval_episodes=6, return_episode_rewards=True, warn=False
+    )
     assert len(returns) == 6
 
 
@@ -118,7 +138,8 @@ def test_vector_env_collection_counts_real_transitions():
     stored = buffer.valid[: buffer.head]
     assert stored.sum() == agent.num_timesteps  # final-observation slots are not counted
     ends = (buffer.terminated | buffer.truncated)[: buffer.head - 1]
-    np.testing.assert_array_equal(ends, ~buffer.valid[1 : buffer.head])  # each end -> one reset slot
+    # each episode end is followed by one slot that only resets the env
+    np.testing.assert_array_equal(ends, ~buffer.valid[1 : buffer.head])
     assert len(agent.ep_info_buffer) == ends.sum()
 
 
@@ -135,8 +156,8 @@ def test_esn_reservoir_stays_frozen():
     head = [p.clone() for p in agent.head.parameters()]
     agent.learn(500)
     for k, v in agent.encoder.state_dict().items():
-        assert torch.equal(v.to_dense() if v.is_sparse_csr else v, reservoir[k].to_dense() if v.is_sparse_csr else reservoir[k])
-    assert any(not torch.equal(a, b) for a, b in zip(head, agent.head.parameters()))
+        assert torch.equal(dense(v), dense(reservoir[k])), k
+    assert any(not torch.equal(a, b) for a, b in zip(head, agent.head.parameters(), strict=True))
     assert agent.target_encoder is agent.encoder
 
 
@@ -157,7 +178,10 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path):
     env = NaNAfter(gym.make("CartPole-v1"), 700)
     agent = DQN(env, **FAST, seed=0, eval_freq=200, n_eval_episodes=2, eval_env="CartPole-v1")
     best = tmp_path / "best.zip"
-    with pytest.raises(FloatingPointError, match=r"loss became nan at env step (7[0-9][0-9]|[89][0-9][0-9]|1[0-9]{3})"):
+    with pytest.raises(
+        FloatingPointError,
+        match=r"loss became nan at env step (7[0-9][0-9]|[89][0-9][0-9]|1[0-9]{3})",
+    ):
         agent.learn(2000, best_model_path=best)
     kept = DQN.load(best)
     assert kept.num_timesteps <= 700
@@ -176,11 +200,16 @@ def test_callbacks_logger_and_kept_model(tmp_path):
     agent = AGENTS["dqn"]("CartPole-v1", seed=0, eval_freq=100, n_eval_episodes=2)
     agent.set_logger(configure(str(tmp_path), ["csv"]))
     checkpoints = CheckpointCallback(save_freq=150, save_path=str(tmp_path / "ckpt"))
-    sb3_eval = EvalCallback(gym.make("CartPole-v1"), eval_freq=200, n_eval_episodes=2, warn=False)
-    agent.learn(10_000, callback=[checkpoints, sb3_eval])
+    sb3_eval = EvalCallback(
+        gym.make("CartPole-v1"), eval_freq=200, n_eval_episodes=2, warn=False, verbose=0
+    )
+    agent.learn(1000, callback=[checkpoints, sb3_eval])
     agent.learn(10_000, callback=stop_early)
-    assert len(calls) == 300 and agent.num_timesteps == 300
-    assert DQN.load(next((tmp_path / "ckpt").glob("*.zip"))).num_timesteps == 150
+    # 300 vector steps; the steps that only reset an ended episode are no transitions
+    assert len(calls) == 300 and calls[-1] == agent.num_timesteps and agent.num_timesteps < 300
+    saved = sorted((tmp_path / "ckpt").glob("rl_model_*_steps.zip"))
+    assert len(saved) >= 6  # every 150 calls: 1000 collected steps plus the reset steps
+    assert DQN.load(saved[0]).num_timesteps == int(saved[0].stem.split("_")[2])
     assert np.isfinite(sb3_eval.best_mean_reward)
     header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
     assert {"eval/mean_reward", "eval/best_mean_reward", "train/loss", "time/fps"} <= set(header)
@@ -193,7 +222,9 @@ def test_same_seed_same_training(name):
     def train(seed):
         agent = AGENTS[name](gym.make_vec("CartPole-v1", 2), seed=seed)
         agent.learn(500)
-        return torch.cat([p.detach().flatten() for m in agent._modules().values() for p in m.parameters()])
+        return torch.cat(
+            [p.detach().flatten() for m in agent._modules().values() for p in m.parameters()]
+        )
 
     first = train(3)
     assert torch.equal(first, train(3))

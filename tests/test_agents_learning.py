@@ -3,7 +3,11 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
+
 from stateful_rl.agents import RecurrentDQN
+
+torch.set_num_threads(1)  # several torch threads on a loaded 2-core machine are ~100x slower
 
 
 class RecallEnv(gym.Env):
@@ -43,6 +47,9 @@ RECALL = {
     "target_update_interval": 200, "learning_rate": 3e-3, "exploration_fraction": 0.3,
     "sequence_length": 16, "sequence_stride": 4, "burn_in": 2, "normalize_obs": False,
     "eval_freq": 500, "n_eval_episodes": 30,
+    # The previous action is an input channel a feed-forward net can use as a memory bit
+    # (act the cue, then repeat it): off, so that only the encoder can remember.
+    "prev_action_input": False,
 }  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from stateful_rl.agents.replay import ReplayBuffer, n_step_returns
 
 
@@ -47,7 +48,7 @@ def fill(buffer: ReplayBuffer, episode_lengths: list[int], n_steps: int) -> list
 def test_transitions_skip_final_observations_and_bootstrap_inside_episode():
     buffer = ReplayBuffer(100, 2, 1)
     fill(buffer, [3, 4, 100], 20)  # slots 0-2 episode, 3 final obs, 4-7 episode, 8 final, 9.. ep
-    t, env = buffer.valid_transitions(n_step=2)
+    t, _ = buffer.valid_transitions(n_step=2)
     assert 3 not in t and 8 not in t and 4 in t
     batch = buffer.transitions(np.array([1, 2, 6]), np.array([0, 1, 0]), n_step=2, gamma=0.9)
     # slot 1: rewards 1 (slot 1) + 0.9 (slot 2, terminal) -> no bootstrap

@@ -20,6 +20,8 @@ TINY = [
     "eval_freq=200",
     "n_eval_episodes=3",
     "learning_starts=100",
+    "gradient_steps=8",
+    "net_arch=[32]",
     "checkpoint_freq=200",
     "log_interval=200",
     "eval_episodes=4",
@@ -142,7 +144,14 @@ def test_bench_runs_the_benchmark_module():
 def test_demo_prints_the_table_and_saves_the_curve(tmp_path: Path):
     out = cli("demo", "--steps", "300", "--run-dir", str(tmp_path / "demo"))
     assert out.returncode == 0, out.stderr
-    for label in ("random", "memoryless", "DQN (feed-forward)", "recurrent DQN", "Kalman", "oracle"):
+    for label in (
+        "random",
+        "memoryless",
+        "DQN (feed-forward)",
+        "recurrent DQN",
+        "Kalman",
+        "oracle",
+    ):
         assert label in out.stdout
     assert (tmp_path / "demo" / "learning_curve.png").is_file()
     for agent in ("dqn", "recurrent-dqn"):

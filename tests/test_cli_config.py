@@ -60,8 +60,28 @@ def test_bad_config_names_the_key_exits_2_writes_nothing(tmp_path, capsys, extra
         ),
         (["train", "--env", "Pendulum-v1", "--agent", "dqn"], ["Box", "need Discrete"]),
         (
-            ["train", "--env", "OccludedTracking-v0", "--agent", "dqn", "--set", "env_kwargs.dim=3"],
+            [
+                "train",
+                "--env",
+                "OccludedTracking-v0",
+                "--agent",
+                "dqn",
+                "--set",
+                "env_kwargs.dim=3",
+            ],
             ["env_kwargs", "dim must be 1 or 2"],
+        ),
+        (
+            [
+                "train",
+                "--env",
+                "CartPole-v1",
+                "--agent",
+                "recurrent-dqn",
+                "--set",
+                "encoder_kwargs={hidden: 3}",
+            ],
+            ["rejects these hyperparams", "'hidden'"],
         ),
         (["train", "--agent", "dqn"], ["no env given"]),
         (["train", "--resume", "somewhere", "--steps", "5"], ["--steps"]),
@@ -94,7 +114,9 @@ def test_layers_preset_file_set_flags(tmp_path):
     )
     config = resolve_config(
         path,
-        parse_overrides(["hyperparams.gamma=0.95", "batch_size=16", "env_kwargs.sutton_barto_reward=true"]),
+        parse_overrides(
+            ["hyperparams.gamma=0.95", "batch_size=16", "env_kwargs.sutton_barto_reward=true"]
+        ),
         {"seed": 7, "steps": None},
     )
     assert config.seed == 7  # flag beats file
@@ -124,7 +146,14 @@ def test_saved_config_round_trips(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("1e-3", 1e-3), ("3", 3), ("true", True), ("[64, 64]", [64, 64]), ("gru", "gru"), ("null", None)],
+    [
+        ("1e-3", 1e-3),
+        ("3", 3),
+        ("true", True),
+        ("[64, 64]", [64, 64]),
+        ("gru", "gru"),
+        ("null", None),
+    ],
 )
 def test_set_values_parse_as_yaml_and_floats(text, value):
     assert parse_value(text) == value

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_cli import cli
+
+torch.set_num_threads(1)
 
 from stateful_rl.config import resolve_config
 from stateful_rl.run_dir import ResumedCSVOutputFormat
 from stateful_rl.training import train
-from test_cli import cli
 
 SMALL = {
     "steps": 600,
@@ -24,11 +26,18 @@ SMALL = {
     "device": "cpu",
     "hyperparams": {"eval_freq": 150, "n_eval_episodes": 3, "learning_starts": 100},
 }
-CASES = {
-    "dqn": ("CartPole-v1", {"train_freq": 4}),
+CASES = {  # agent: (env, run keys, hyper-parameters); the recurrent case uses 4 vector envs
+    "dqn": ("CartPole-v1", {}, {"train_freq": 4, "gradient_steps": 1, "net_arch": [32]}),
     "recurrent-dqn": (
         "OccludedCatch-v0",
-        {"encoder_kwargs": {"hidden_size": 16}, "sequence_length": 10, "burn_in": 2, "n_step": 2},
+        {"n_envs": 4},
+        {
+            "encoder_kwargs": {"hidden_size": 16},
+            "sequence_length": 10,
+            "sequence_stride": 5,
+            "burn_in": 2,
+            "n_step": 2,
+        },
     ),
 }
 
@@ -54,8 +63,8 @@ def progress_rows(path: Path) -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("agent", list(CASES))
 def test_resume_after_crash_equals_uninterrupted_run(tmp_path, agent):
-    env_id, hyperparams = CASES[agent]
-    overrides = {**SMALL, "hyperparams": {**SMALL["hyperparams"], **hyperparams}}
+    env_id, run_keys, hyperparams = CASES[agent]
+    overrides = {**SMALL, **run_keys, "hyperparams": {**SMALL["hyperparams"], **hyperparams}}
     config = resolve_config(overrides=overrides, flags={"env": env_id, "agent": agent, "seed": 5})
     whole, crashed = tmp_path / "whole", tmp_path / "crashed"
     train(config, whole, progress_bar=False)

@@ -10,6 +10,7 @@ from stateful_rl.encoders import (
     EchoStateEncoder,
     ElmanEncoder,
     FrameStackEncoder,
+    GRUEncoder,
     LSTMEncoder,
     StateEncoder,
     make_encoder,
@@ -78,17 +79,40 @@ def test_reset_equals_fresh_start(name: str) -> None:
         assert not torch.allclose(features[5:, 0], fresh[:, 0], atol=1e-4)
 
 
-@pytest.mark.parametrize("cls", ["lstm", "gru"])
-def test_split_equals_loop(cls: str) -> None:
-    encoder = build(cls)
+@pytest.mark.parametrize(
+    ("name", "mode"), [("lstm", "masked"), ("lstm", "split"), ("gru", "split")]
+)
+def test_reset_fast_paths_equal_step_loop_with_gradients(name: str, mode: str) -> None:
+    """Outputs, final state and every gradient equal the one-call-per-step reference."""
+    encoder = build(name).double()
+    x, starts = data()
+    x = x.double().requires_grad_(True)
+    state0 = tuple(s.double().requires_grad_(True) for s in random_state(encoder))
+    weights = torch.randn(T, B, encoder.features_dim, dtype=torch.float64)
+    results = []
+    for reset_mode in (mode, "loop"):
+        encoder.reset_mode = reset_mode
+        features, state = encoder(x, state0, starts)
+        loss = (features * weights).sum() + sum(s.sum() for s in state)
+        grads = torch.autograd.grad(loss, [x, *state0, *encoder.parameters()])
+        results.append((features, state, grads))
+    (fast, fast_state, fast_grads), (loop, loop_state, loop_grads) = results
+    torch.testing.assert_close(fast, loop)
+    for a, b in zip((*fast_state, *fast_grads), (*loop_state, *loop_grads), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_masked_lstm_two_layers() -> None:
+    torch.manual_seed(0)
+    encoder = LSTMEncoder(F, 8, num_layers=2, reset_mode="masked")
     x, starts = data()
     state0 = random_state(encoder)
-    split, split_state = encoder(x, state0, starts)
+    masked, masked_state = encoder(x, state0, starts)
     encoder.reset_mode = "loop"
     loop, loop_state = encoder(x, state0, starts)
-    torch.testing.assert_close(split, loop, atol=1e-6, rtol=1e-5)
-    for a, b in zip(split_state, loop_state, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(masked, loop)
+    for a, b in zip(masked_state, loop_state, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_frame_stack_contents() -> None:
@@ -159,6 +183,8 @@ def test_clear_errors_for_bad_input(name: str) -> None:
 def test_constructor_errors() -> None:
     with pytest.raises(ValueError, match="reset_mode"):
         LSTMEncoder(3, reset_mode="pack")
+    with pytest.raises(ValueError, match="reset_mode"):
+        GRUEncoder(3, reset_mode="masked")
     with pytest.raises(ValueError, match="leak_rate"):
         EchoStateEncoder(3, 50, leak_rate=0.0)
     with pytest.raises(ValueError, match="activation"):

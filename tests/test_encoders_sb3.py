@@ -61,8 +61,16 @@ def test_ppo_runs_on_encoded_cartpole_novel() -> None:
         "features_extractor_kwargs": {"encoder": FeedForwardEncoder(50, (32,))},
         "net_arch": [],
     }
-    model = PPO("MlpPolicy", env, n_steps=256, batch_size=64, n_epochs=2, seed=0,
-                policy_kwargs=policy_kwargs, device="cpu")  # fmt: skip
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=256,
+        batch_size=64,
+        n_epochs=2,
+        seed=0,
+        policy_kwargs=policy_kwargs,
+        device="cpu",
+    )
     model.learn(1024)
     assert model.observation_space.shape == (50,)
     assert model.num_timesteps == 1024

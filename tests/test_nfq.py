@@ -6,9 +6,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
+import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.agents import NFQ, RecurrentNFQ
 from stateful_rl.agents.replay import TransitionBatch
 
+torch.set_num_threads(1)  # tiny full-batch fits: more threads only contend on a loaded machine
 GAMMA = 0.8
 N_STATES = 4
 
@@ -234,3 +237,28 @@ def test_bad_input_raises_clear_errors():
         batch = chain_batch()
         batch.actions = batch.actions + 5
         spaces_agent(obs_space=gym.spaces.Discrete(N_STATES)).fit_batch(batch)
+
+
+@pytest.mark.parametrize("encoder", ["gru", "esn"])
+def test_episode_features_match_step_by_step_acting(encoder):
+    """The fit reads whole stored episodes with the same inputs (observation and previous
+    action) and state as acting does step by step."""
+    agent = learned(
+        RecurrentNFQ,
+        "stateful_rl/CartPoleNoVel-v0",
+        200,
+        encoder=encoder,
+        epochs=2,
+        encoder_kwargs={"hidden_size": 4} if encoder == "gru" else {"units": 20},
+    )
+    chunk = agent.episode_chunks()[-1]
+    length = int(chunk.mask[:, 0].sum()) + 1
+    with torch.no_grad():
+        whole = agent.head(agent._features(chunk))[:length, 0]
+        state, stepped = agent._initial_state(1), []
+        for t in range(length):
+            start = torch.tensor([t == 0])
+            q, state = agent._step_q(agent._normalize(chunk.obs[t, :1]), state, start)
+            state = agent._record_actions(state, chunk.actions[t, :1])
+            stepped.append(q)
+    torch.testing.assert_close(torch.cat(stepped), whole, atol=1e-5, rtol=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from stateful_rl.envs.salamander.cpg import (
     BODY_DRIVE,
     LIMB_DRIVE,
@@ -120,11 +121,45 @@ def test_batch_matches_single_animals():
 
 def test_motor_map_shapes_and_swimming_posture():
     cpg, _ = settled([2.0, 4.0])
-    targets = MotorMap()(cpg)
+    targets = MotorMap()(cpg.theta, cpg.r)
     assert targets.shape == (2, 20)
     limbs = targets[:, N_SEGMENTS:].reshape(2, 4, 3)
     np.testing.assert_allclose(limbs[1, :, 0], -MotorMap().fold, atol=1e-3)  # folded back
     assert np.ptp(limbs[0, :, 0]) > 0.1  # walking limbs swing
+
+
+def test_euler_step_follows_the_equations():
+    cpg = SalamanderCPG(n=2)
+    rng = np.random.default_rng(1)
+    cpg.theta[:] = rng.uniform(0, 2 * np.pi, cpg.theta.shape)
+    cpg.r[:], cpg.dr[:] = rng.uniform(0, 0.5, cpg.r.shape), rng.normal(size=cpg.dr.shape)
+    cpg.set_drive(np.array([2.0, 4.0]), np.array([2.5, 3.5]))
+    theta, r, dr = cpg.theta.copy(), cpg.r.copy(), cpg.dr.copy()
+    theta_out, r_out = cpg.advance(1)
+    difference = theta[:, None, :] - theta[:, :, None] - cpg.bias  # [n, i, j]: θ_j − θ_i − φ_ij
+    coupling = np.sum(r[:, None, :] * cpg.weights * np.sin(difference), axis=2)
+    a, dt = cpg.convergence, cpg.dt
+    np.testing.assert_allclose(cpg.theta, theta + dt * (2 * np.pi * cpg.nu + coupling), atol=1e-12)
+    np.testing.assert_allclose(cpg.r, r + dt * dr, atol=1e-15)
+    np.testing.assert_allclose(cpg.dr, dr + dt * a * (a / 4 * (cpg.amplitude - r) - dr), atol=1e-12)
+    np.testing.assert_array_equal(theta_out[0], cpg.theta)
+    np.testing.assert_array_equal(r_out[0], cpg.r)
+
+
+def test_motor_map_follows_the_formulas():
+    rng = np.random.default_rng(2)
+    theta, r = rng.uniform(0, 2 * np.pi, (3, 5, 20)), rng.uniform(0, 0.6, (3, 5, 20))
+    motor = MotorMap()
+    targets = motor(theta, r)
+    x = r * (1 + np.cos(theta))
+    body = motor.body_gain * (x[..., :N_SEGMENTS] - x[..., N_SEGMENTS:N_BODY])
+    g = np.minimum(r[..., N_BODY:] / motor.silent_amplitude, 1.0)
+    limb = theta[..., N_BODY:]
+    yaw = g * motor.swing * np.cos(limb) - (1 - g) * motor.fold
+    lift = g * motor.lift * np.maximum(0.0, -np.sin(limb))
+    legs = np.stack([yaw, lift, np.zeros_like(yaw)], axis=-1).reshape(3, 5, 12)
+    assert targets.shape == (3, 5, 20)
+    np.testing.assert_allclose(targets, np.concatenate([body, legs], axis=-1), atol=1e-12)
 
 
 @pytest.mark.parametrize(

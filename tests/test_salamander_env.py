@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import subprocess
 import sys
 
@@ -9,14 +11,18 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
-import stateful_rl.envs  # noqa: F401  (registers the ids)
 from gymnasium.utils.env_checker import check_env
+
+import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.envs.salamander.model import JOINT_NAMES, build_mjcf
 from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS
 from stateful_rl.envs.salamander.water import WaterForces
 
-# check_env's advice on unbounded observations and the [0, 5] drive range is not an error.
-pytestmark = pytest.mark.filterwarnings("ignore:.*(infinity|normalized space).*:UserWarning")
+# check_env's advice on unbounded observations and the [0, 5] drive range is not an error;
+# the bad render mode is refused by the environment itself after gymnasium's warning.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*(infinity|normalized space|possible render_modes).*:UserWarning"
+)
 ENV_IDS = [f"stateful_rl/{name}" for name, _, _ in SALAMANDER_ENVS]
 CONTROLS = ("cpg_discrete", "cpg", "joints")
 N_LINKS = 17
@@ -107,6 +113,20 @@ def test_seeded_determinism(env_id):
 
     np.testing.assert_array_equal(rollout(3), rollout(3))
     assert not np.allclose(rollout(3)[:40], rollout(4)[:40])  # the initial state is random
+
+
+@pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda env: pickle.loads(pickle.dumps(env))])
+def test_copies_continue_exactly_and_own_their_water(duplicate):
+    env = make().unwrapped
+    env.reset(seed=5)
+    for _ in range(20):
+        env.step(np.array([4.0, 4.0]))
+    twin = duplicate(env)
+    assert np.shares_memory(twin.water._force, twin.data.xfrc_applied)
+    for _ in range(20):
+        first, second = env.step(np.array([4.5, 3.5])), twin.step(np.array([4.5, 3.5]))
+        np.testing.assert_array_equal(first[0], second[0])
+        np.testing.assert_array_equal(first[4]["links_in_water"], second[4]["links_in_water"])
 
 
 def test_turn_actions_raise_the_documented_drive():
@@ -209,6 +229,46 @@ def test_buoyancy_and_drag_physics():
     world_velocity = np.einsum("nij,nj->ni", rotation, velocity)
     horizontal_power = np.sum(force[:, :2] * world_velocity[:, :2])
     assert horizontal_power < 0.0
+
+
+def test_water_forces_follow_the_documented_formulas():
+    # Head raised 30°, tail under water and moving: partial and full submersion, all terms.
+    model, data, water = _water_scene(z=0.05, pitch=-np.pi / 6)
+    links = water_links()
+    radius = np.array([k.radius for k in links])
+    length = np.array([k.length for k in links])
+    drag = 500.0 * np.stack([1.1 * 2 * radius * length] * 2 + [0.1 * np.pi * radius**2], axis=1)
+    buoyancy = 1000.0 * 9.81 * (np.pi * radius**2 * length + 4 / 3 * np.pi * radius**3)
+    wet = np.clip(0.5 - data.site_xpos[:, 2] / (2 * radius), 0.0, 1.0)
+    rotation = data.site_xmat.reshape(-1, 3, 3)
+    velocity = np.array([data.sensor(f"vel_{k.name}").data for k in links])
+    local = buoyancy[:, None] * rotation[:, 2, :] - drag * np.abs(velocity) * velocity
+    expected = np.einsum("nij,nj->ni", rotation, wet[:, None] * local)
+    assert 0.0 < wet.min() < 1.0 and wet.max() == 1.0
+    np.testing.assert_allclose(water.submerged(), wet, rtol=1e-12)
+    np.testing.assert_allclose(data.xfrc_applied[1 : N_LINKS + 1, :3], expected, atol=1e-12)
+    assert not data.xfrc_applied[1:, 3:].any() and not data.xfrc_applied[N_LINKS + 1 :].any()
+
+
+def test_compiled_physics_loop_matches_stepping_from_python():
+    """``WaterForces.simulate`` = mj_step1, forces, mj_step2 per step, energy per target."""
+    model, data, water = _water_scene(z=-0.01)
+    reference = copy.copy(data)
+    reference_water = WaterForces(model, reference, water_links(), shore_x=0.0)
+    targets = np.random.default_rng(0).uniform(-0.5, 0.5, (30, model.nu))
+    energy = water.simulate(targets, 3, 0.015)
+    expected = 0.0
+    for row in targets:
+        reference.ctrl[:] = row
+        for _ in range(3):
+            mujoco.mj_step1(model, reference)
+            reference_water.apply()
+            mujoco.mj_step2(model, reference)
+        expected += np.abs(reference.actuator_force * reference.actuator_velocity).sum() * 0.015
+    assert data.time == pytest.approx(90 * model.opt.timestep)
+    np.testing.assert_allclose(data.qpos, reference.qpos, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(data.qvel, reference.qvel, rtol=0, atol=1e-10)
+    assert energy == pytest.approx(expected, rel=1e-12) and energy > 0.0
 
 
 def test_floats_just_below_the_surface():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from stateful_rl.bench_salamander import FINE, SWIM, WALK, constant_drive
 from stateful_rl.envs.salamander.amphibious import reference_drives
 

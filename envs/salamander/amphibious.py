@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from stateful_rl.envs.salamander.locomotion import HeadingEnv
 
 TRUNK_LINK = 6  # body_2 in ``model.build_mjcf``'s links order

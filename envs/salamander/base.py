@@ -25,6 +25,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium import spaces
+
 from stateful_rl.envs.salamander.cpg import BODY_DRIVE, MotorMap, SalamanderCPG
 from stateful_rl.envs.salamander.model import (
     JOINT_NAMES,
@@ -33,7 +34,6 @@ from stateful_rl.envs.salamander.model import (
     build_mjcf,
 )
 from stateful_rl.envs.salamander.water import WaterForces
-from stateful_rl.envs.salamander.water import step as water_step
 
 CONTROLS = ("cpg_discrete", "cpg", "joints")
 OBSERVATIONS = ("full", "partial")
@@ -114,14 +114,9 @@ class SalamanderEnv(gym.Env):
         low, high = self.model.actuator_ctrlrange.T
         self._ctrl_center, self._ctrl_half_range = 0.5 * (high + low), 0.5 * (high - low)
         # cpg_discrete: action a → (left, right) drives; turn "left" raises the left drive.
-        turn_sign = np.array([1.0 - k for k in range(len(TURNS))])
-        self._discrete_drives = np.array(
-            [
-                [d + self.turn_offset * t, d - self.turn_offset * t]
-                for d in levels
-                for t in turn_sign
-            ]
-        )
+        turn_sign = (1.0, 0.0, -1.0)  # TURNS order
+        offsets = [self.turn_offset * t for t in turn_sign]
+        self._discrete_drives = np.array([[d + o, d - o] for d in levels for o in offsets])
         self._head = self.model.body("head").id
         self._head_rotation = np.zeros(9)
         self._head_velocity = np.zeros(3)
@@ -131,8 +126,7 @@ class SalamanderEnv(gym.Env):
         if control == "cpg_discrete":
             self.action_space = spaces.Discrete(len(levels) * len(TURNS))
         elif control == "cpg":
-            high = BODY_DRIVE.d_high
-            self.action_space = spaces.Box(0.0, high, shape=(2,), dtype=np.float32)
+            self.action_space = spaces.Box(0.0, BODY_DRIVE.d_high, shape=(2,), dtype=np.float32)
         else:
             self.action_space = spaces.Box(-1.0, 1.0, shape=(n_joints,), dtype=np.float32)
         size = n_joints + 4 + self.task_observation_size
@@ -144,6 +138,8 @@ class SalamanderEnv(gym.Env):
         self._renderer = None
         self._render_size = (width, height)
         self._drives = np.zeros(2)
+        # Joint control holds one target row for every CPG-step-long slice of the period.
+        self._joint_targets = np.zeros((frame_skip // self.steps_per_cpg, n_joints))
 
     # -- physics accessors -------------------------------------------------------------
     @property
@@ -191,16 +187,14 @@ class SalamanderEnv(gym.Env):
     def step(self, action):
         drives, targets = self._decode(action)
         com_before = self.com
-        energy = 0.0
-        force, velocity = self.data.actuator_force, self.data.actuator_velocity
         substeps = self.frame_skip // self.steps_per_cpg
-        for _ in range(substeps):
-            if drives is not None:
-                self.cpg.step()
-                targets = self.motor_map(self.cpg)[0]
-            self.data.ctrl[:] = targets  # MuJoCo clamps ctrl to each actuator's ctrlrange
-            water_step(self.model, self.data, self.water, self.steps_per_cpg)
-            energy += float(np.abs(force * velocity).sum()) * self.cpg_dt
+        if drives is not None:  # the CPG is open loop: all its steps, then one motor map
+            targets = self.motor_map(*self.cpg.advance(substeps))[:, 0]
+        else:
+            self._joint_targets[:] = targets
+            targets = self._joint_targets
+        # MuJoCo clamps ctrl to each actuator's ctrlrange.
+        energy = self.water.simulate(targets, self.steps_per_cpg, self.cpg_dt)
         com_velocity = (self.com - com_before) / self.control_dt
         power = energy / self.control_dt
         rewards, terminated = self._task_step(com_velocity)
@@ -226,6 +220,16 @@ class SalamanderEnv(gym.Env):
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The water model holds views into MjData, and the renderer an OpenGL context:
+        # neither survives copying, so both are rebuilt for the copy's own MjData.
+        return {**self.__dict__, "water": None, "_renderer": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.water = WaterForces(self.model, self.data, self.links, shore_x=self.arena.shore_x)
+        self.water.apply()  # from the copied last state: the same forces and wet links
 
     # -- internals ---------------------------------------------------------------------
     def _decode(self, action) -> tuple[np.ndarray | None, np.ndarray | None]:

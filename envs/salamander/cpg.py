@@ -1,4 +1,4 @@
-"""Ijspeert's salamander central pattern generator, batched over animals (pure numpy).
+"""Ijspeert's salamander central pattern generator, batched over animals (numpy + numba).
 
 Implements the network of Ijspeert, Crespi, Ryczko and Cabelguen, "From swimming to walking
 with a salamander robot driven by a spinal cord model", Science 315 (2007), 1416-1420,
@@ -14,12 +14,15 @@ and its supplementary material:
 
 Oscillator order: body left 0..7 (head to tail), body right 8..15, then the limbs
 LF, RF, LH, RH (16..19). Integration is forward Euler at ``dt`` (0.01 s in the paper).
+The Euler steps and the motor map are compiled loops (numba): at 20 oscillators, numpy's
+per-call overhead would cost more than the arithmetic.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 N_SEGMENTS = 8
@@ -106,6 +109,68 @@ def coupling_matrices(
     return weights, bias
 
 
+def _drive_table() -> tuple[np.ndarray, np.ndarray]:
+    """Per oscillator, the drive map as rows (ν gain, ν offset, R gain, R offset, d_low,
+    d_high), shape [6, 20], and the side whose drive it reads (0 left, 1 right), shape [20]."""
+    side = np.ones(N_OSCILLATORS, dtype=np.int64)
+    side[:N_SEGMENTS] = 0
+    side[N_BODY:] = np.where(LIMB_IS_LEFT, 0, 1)
+    maps = [BODY_DRIVE] * N_BODY + [LIMB_DRIVE] * N_LIMBS
+    table = np.array(
+        [(m.nu_gain, m.nu_offset, m.r_gain, m.r_offset, m.d_low, m.d_high) for m in maps]
+    )
+    return table.T.copy(), side
+
+
+@numba.njit(cache=True, nogil=True)
+def _drive_map(
+    drives: np.ndarray, table: np.ndarray, side: np.ndarray, nu: np.ndarray, amplitude: np.ndarray
+) -> None:
+    """``DriveMap`` for every oscillator: drives [n, 2] (left, right) → ``nu``, ``amplitude``
+    [n, 20] (Hz, rad), zero outside each map's [d_low, d_high]."""
+    for b in range(drives.shape[0]):
+        for i in range(side.size):
+            d = drives[b, side[i]]
+            active = table[4, i] <= d <= table[5, i]
+            nu[b, i] = table[0, i] * d + table[1, i] if active else 0.0
+            amplitude[b, i] = table[2, i] * d + table[3, i] if active else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _euler_steps(
+    theta: np.ndarray,
+    r: np.ndarray,
+    dr: np.ndarray,
+    nu: np.ndarray,
+    amplitude: np.ndarray,
+    edges: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    dt: float,
+    convergence: float,
+    theta_out: np.ndarray,
+    r_out: np.ndarray,
+) -> None:
+    """``len(theta_out)`` forward-Euler steps of the phase and amplitude equations (module
+    docstring) in place on ``theta``, ``r``, ``dr`` [n, 20]; the state after each step goes
+    to ``theta_out`` and ``r_out`` [steps, n, 20]. Edge e couples oscillator ``edges[e, 1]``
+    into ``edges[e, 0]`` with ``weight[e]`` and phase bias ``bias[e]``."""
+    coupling = np.empty(theta.shape[1])
+    gain = 0.25 * convergence
+    for k in range(theta_out.shape[0]):
+        for b in range(theta.shape[0]):
+            coupling[:] = 0.0
+            for e in range(edges.shape[0]):
+                i, j = edges[e, 0], edges[e, 1]
+                coupling[i] += weight[e] * r[b, j] * np.sin(theta[b, j] - theta[b, i] - bias[e])
+            for i in range(theta.shape[1]):
+                theta[b, i] += dt * (2.0 * np.pi * nu[b, i] + coupling[i])
+                r_old = r[b, i]
+                r[b, i] = r_old + dt * dr[b, i]
+                dr[b, i] += dt * convergence * (gain * (amplitude[b, i] - r_old) - dr[b, i])
+                theta_out[k, b, i], r_out[k, b, i] = theta[b, i], r[b, i]
+
+
 class SalamanderCPG:
     """A batch of ``n`` independent Ijspeert salamander CPGs.
 
@@ -113,7 +178,8 @@ class SalamanderCPG:
     ``dr`` [n, 20] (rad/s). Drives are given per side, ``[n]`` arrays or scalars: the left
     drive feeds the left body oscillators and the left limbs, the right one the others.
     A larger left than right drive bends the body to the left (anticlockwise seen from
-    above), which turns the animal left.
+    above): a swimming animal turns left; a walking one turns right, its longer left
+    strides winning over the bend (measured in tests/test_salamander_physics).
     """
 
     def __init__(
@@ -135,61 +201,24 @@ class SalamanderCPG:
         self.dt = dt
         self.convergence = convergence
         self.weights, self.bias = coupling_matrices(body_weight, limb_to_body_weight, limb_weight)
-        # Sparse form of the network: edge e carries oscillator source[e] into target[e].
-        # Phase differences, weighted source amplitudes and the sum back onto targets are
-        # then three small matrix products (few numpy calls: per-call overhead dominates).
+        # Sparse form of the network: edge e carries oscillator source into target.
         target, source = np.nonzero(self.weights)
-        edges = np.arange(target.size)
-        self._difference = np.zeros((N_OSCILLATORS, target.size))
-        self._difference[source, edges] += 1.0
-        self._difference[target, edges] -= 1.0
+        self._edges = np.stack([target, source], axis=1).astype(np.int64)
+        self._edge_weight = self.weights[target, source]
         self._edge_bias = self.bias[target, source]
-        self._weighted_source = np.zeros((N_OSCILLATORS, target.size))
-        self._weighted_source[source, edges] = self.weights[target, source]
-        self._gather_dt = np.zeros((target.size, N_OSCILLATORS))
-        self._gather_dt[edges, target] = dt
-        # The amplitude ODE is linear: [r, dr] ← [r, dr] M + [0, dt a²/4 R] (forward Euler).
-        a, eye = convergence, np.eye(N_OSCILLATORS)
-        self._amplitude_step = np.block(
-            [[eye, -dt * a * a / 4 * eye], [dt * eye, (1.0 - dt * a) * eye]]
-        )
-        # Drive maps as arrays over (body ν, body R, limb ν, limb R), and the matrix that
-        # scatters each side's values to its oscillators as [ν, R, 2π dt ν, dt a²/4 R].
-        maps = (BODY_DRIVE, BODY_DRIVE, LIMB_DRIVE, LIMB_DRIVE)
-        self._map_gain = np.array(
-            [m.nu_gain if k % 2 == 0 else m.r_gain for k, m in enumerate(maps)]
-        )[:, None]
-        self._map_offset = np.array(
-            [m.nu_offset if k % 2 == 0 else m.r_offset for k, m in enumerate(maps)]
-        )[:, None]
-        self._map_low = np.array([m.d_low for m in maps])[:, None]
-        self._map_high = np.array([m.d_high for m in maps])[:, None]
-        left = np.zeros(N_OSCILLATORS, dtype=bool)
-        left[:N_SEGMENTS] = True
-        left[N_BODY:] = LIMB_IS_LEFT
-        is_body = np.arange(N_OSCILLATORS) < N_BODY
-        self._scatter = np.zeros((4, 2, 4, N_OSCILLATORS))
-        scale = (1.0, 1.0, 2.0 * np.pi * dt, dt * convergence**2 / 4)
-        for quantity in range(4):  # (ν, R, 2π dt ν, dt a²/4 R), read from ν or R
-            for group, oscillators in ((0, is_body), (2, ~is_body)):
-                for side, on_side in ((0, left), (1, ~left)):
-                    row = group + quantity % 2
-                    self._scatter[row, side, quantity, oscillators & on_side] = scale[quantity]
-        self._scatter = self._scatter.reshape(8, 4 * N_OSCILLATORS)
+        self._drive_table, self._drive_side = _drive_table()
         self.theta = np.zeros((n, N_OSCILLATORS))
-        self._amplitude_state = np.zeros((n, 2 * N_OSCILLATORS))
-        self._scratch = np.zeros((n, 2 * N_OSCILLATORS))
-        self.r = self._amplitude_state[:, :N_OSCILLATORS]  # views into the state
-        self.dr = self._amplitude_state[:, N_OSCILLATORS:]
+        self.r = np.zeros((n, N_OSCILLATORS))
+        self.dr = np.zeros((n, N_OSCILLATORS))
         self.nu = np.zeros((n, N_OSCILLATORS))
         self.amplitude = np.zeros((n, N_OSCILLATORS))
-        self._phase_increment = np.zeros((n, N_OSCILLATORS))
-        self._amplitude_input = np.zeros((n, 2 * N_OSCILLATORS))
+        self._drives = np.zeros((n, 2))
 
     def reset(self, rng: np.random.Generator | None = None) -> None:
         """Zero amplitudes; phases uniform in [0, 2π) from ``rng`` (all zero without one)."""
         self.theta[:] = 0.0 if rng is None else rng.uniform(0.0, 2.0 * np.pi, self.theta.shape)
-        self._amplitude_state[:] = 0.0
+        self.r[:] = 0.0
+        self.dr[:] = 0.0
 
     def set_drive(self, drive_left, drive_right) -> None:
         """Set the drives (scalars or [n] arrays); they hold until the next call.
@@ -197,29 +226,35 @@ class SalamanderCPG:
         Stores the intrinsic frequencies ``nu`` [n, 20] (Hz) and target amplitudes
         ``amplitude`` [n, 20] (rad) that the drives map to.
         """
-        drives = np.empty((self.n, 1, 2))
-        drives[:, 0, 0], drives[:, 0, 1] = drive_left, drive_right
+        drives = self._drives
+        drives[:, 0], drives[:, 1] = drive_left, drive_right
         if not np.isfinite(drives).all():
             raise ValueError(f"drives must be finite, got {drive_left!r}, {drive_right!r}")
-        # [n, 4, 2]: (body ν, body R, limb ν, limb R) of the (left, right) drive, saturated.
-        values = self._map_gain * drives + self._map_offset
-        values *= (drives >= self._map_low) & (drives <= self._map_high)
-        per_oscillator = values.reshape(self.n, 8) @ self._scatter
-        n = N_OSCILLATORS
-        self.nu, self.amplitude = per_oscillator[:, :n], per_oscillator[:, n : 2 * n]
-        self._phase_increment = per_oscillator[:, 2 * n : 3 * n]
-        self._amplitude_input[:, n:] = per_oscillator[:, 3 * n :]
+        _drive_map(drives, self._drive_table, self._drive_side, self.nu, self.amplitude)
 
     def step(self) -> None:
         """Advance every animal by one forward-Euler step of ``dt`` seconds."""
-        phase = self.theta @ self._difference
-        phase -= self._edge_bias
-        np.sin(phase, out=phase)
-        phase *= self.r @ self._weighted_source
-        self.theta += phase @ self._gather_dt
-        self.theta += self._phase_increment
-        np.matmul(self._amplitude_state, self._amplitude_step, out=self._scratch)
-        np.add(self._scratch, self._amplitude_input, out=self._amplitude_state)
+        self.advance(1)
+
+    def advance(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """``steps`` Euler steps; the phases and amplitudes after each, both [steps, n, 20]."""
+        theta = np.empty((steps, self.n, N_OSCILLATORS))
+        r = np.empty((steps, self.n, N_OSCILLATORS))
+        _euler_steps(
+            self.theta,
+            self.r,
+            self.dr,
+            self.nu,
+            self.amplitude,
+            self._edges,
+            self._edge_weight,
+            self._edge_bias,
+            self.dt,
+            self.convergence,
+            theta,
+            r,
+        )
+        return theta, r
 
     @property
     def output(self) -> np.ndarray:
@@ -232,6 +267,24 @@ class SalamanderCPG:
         return x[:, :N_SEGMENTS] - x[:, N_SEGMENTS:N_BODY]
 
 
+@numba.njit(cache=True, nogil=True)
+def _motor_map(theta: np.ndarray, r: np.ndarray, params: np.ndarray, targets: np.ndarray) -> None:
+    """``MotorMap`` on rows of phases and amplitudes [m, 20] into ``targets`` [m, 20];
+    ``params`` = (body_gain, swing, lift, fold, silent_amplitude)."""
+    body_gain, swing, lift, fold, silent = params[0], params[1], params[2], params[3], params[4]
+    for b in range(theta.shape[0]):
+        for k in range(N_SEGMENTS):
+            left = r[b, k] * (1.0 + np.cos(theta[b, k]))
+            right = r[b, N_SEGMENTS + k] * (1.0 + np.cos(theta[b, N_SEGMENTS + k]))
+            targets[b, k] = body_gain * (left - right)
+        for leg in range(N_LIMBS):
+            i, out = N_BODY + leg, N_SEGMENTS + 3 * leg
+            g = min(r[b, i], silent) / silent  # r >= 0
+            targets[b, out] = g * swing * np.cos(theta[b, i]) - (1.0 - g) * fold
+            targets[b, out + 1] = g * lift * max(0.0, -np.sin(theta[b, i]))
+            targets[b, out + 2] = 0.0
+
+
 class MotorMap:
     """CPG output → joint position targets (rad) for the 8 body and 4 × 3 limb joints.
 
@@ -241,8 +294,6 @@ class MotorMap:
     ``yaw = g swing cos θ − (1 − g) fold`` (silent limbs fold back along the body, the
     swimming posture), ``lift = g lift max(0, −sin θ)`` (the foot is lifted while the limb
     protracts and is down while it retracts: stance pushes the animal forward).
-    Evaluated as one matrix product over the features ``[x, g cos θ, g min(sin θ, 0), g]``
-    of all 20 oscillators (few numpy calls: per-call overhead dominates at this size).
     """
 
     def __init__(
@@ -257,33 +308,14 @@ class MotorMap:
             raise ValueError(f"silent_amplitude must be > 0 rad, got {silent_amplitude}")
         self.body_gain, self.swing, self.lift, self.fold = body_gain, swing, lift, fold
         self.silent_amplitude = silent_amplitude
-        n_out = N_SEGMENTS + 3 * N_LIMBS
-        weights = np.zeros((4, N_OSCILLATORS, n_out))
-        for k in range(N_SEGMENTS):
-            weights[0, k, k] = body_gain
-            weights[0, N_SEGMENTS + k, k] = -body_gain
-        for leg in range(N_LIMBS):
-            oscillator, yaw = N_BODY + leg, N_SEGMENTS + 3 * leg
-            weights[1, oscillator, yaw] = swing / silent_amplitude
-            weights[2, oscillator, yaw + 1] = -lift / silent_amplitude
-            weights[3, oscillator, yaw] = fold / silent_amplitude
-        self._weights = weights.reshape(4 * N_OSCILLATORS, n_out)
-        self._offset = np.zeros(n_out)
-        self._offset[N_SEGMENTS::3] = -fold
+        self._params = np.array([body_gain, swing, lift, fold, silent_amplitude])
 
-    def __call__(self, cpg: SalamanderCPG) -> np.ndarray:
-        """Joint targets [n, 20]: 8 body joints (head to tail), then per limb yaw, lift, knee."""
-        n = N_OSCILLATORS
-        features = np.empty((cpg.n, 4 * n))
-        x, g_cos, g_sin, g = (features[:, k * n : (k + 1) * n] for k in range(4))
-        np.cos(cpg.theta, out=g_cos)
-        np.multiply(cpg.r, g_cos, out=x)
-        x += cpg.r
-        np.minimum(cpg.r, self.silent_amplitude, out=g)  # r >= 0: g = min(r / silent, 1)
-        g_cos *= g
-        np.sin(cpg.theta, out=g_sin)
-        np.minimum(g_sin, 0.0, out=g_sin)
-        g_sin *= g
-        targets = features @ self._weights
-        targets += self._offset
-        return targets
+    def __call__(self, theta: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Joint targets [..., 20] (8 body joints head to tail, then per limb yaw, lift, knee)
+        from oscillator phases and amplitudes [..., 20], e.g. ``SalamanderCPG.advance``'s."""
+        rows = (-1, N_OSCILLATORS)
+        theta_rows = np.ascontiguousarray(theta, dtype=float).reshape(rows)
+        r_rows = np.ascontiguousarray(r, dtype=float).reshape(rows)
+        targets = np.empty((theta_rows.shape[0], N_SEGMENTS + 3 * N_LIMBS))
+        _motor_map(theta_rows, r_rows, self._params, targets)
+        return targets.reshape(*np.shape(theta)[:-1], targets.shape[1])

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from stateful_rl.envs.salamander.cpg import LIMB_IS_LEFT, LIMB_NAMES, N_SEGMENTS
 
 LEG_JOINTS = ("yaw", "lift", "knee")

@@ -10,7 +10,9 @@ class SalamanderWalkEnv(HeadingEnv):
 
     Same animal, actions, observations, rewards and info as ``SalamanderSwimEnv`` (see
     there); CPG drives in [1, 3] give the walking gait (trot: diagonal limbs in phase,
-    body standing wave). Default ``drive_levels`` (1.5, 2, 2.5).
+    body standing wave). Default ``drive_levels`` (1.5, 2, 2.5). Turning is the other way
+    round from swimming: a larger left drive lengthens the left strides and turns the
+    animal right (about −25° in 15 s for drives 2.5/1.5).
 
     ## Starting state
     Head 5 m inland from the shore, 6 cm above the ground, yaw = heading ± 0.1 rad, spine
