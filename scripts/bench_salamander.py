@@ -4,8 +4,8 @@ Prints, per environment and control: control steps per wall second, simulated se
 wall second and its ratio to ``Swimmer-v5``, by wall time and by this process's CPU time
 (the CPU ratio is what an idle machine shows; each measured alternately with the peer,
 best of ``--repeats``, so that the load of a shared machine hits both alike); then where one
-physics step's time goes (MuJoCo's ``mj_step``, the compiled water forces and physics loop,
-and the rest of the environment step: CPG, motor map, observation, info, Python). Random
+physics step's time goes (the compiled physics loop with the water forces, the water forces
+alone, and the rest of the environment step: CPG, motor map, observation, info, Python). Random
 actions; one process, one thread. ``--gaits PNG`` also measures the centre-of-mass speed against the
 CPG drive (swimming at 5 and 2 ms, walking) and plots it.
 
@@ -23,7 +23,6 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
@@ -76,29 +75,35 @@ def best_rates(env: gym.Env, peer: gym.Env, steps: int, repeats: int) -> np.ndar
 
 
 def physics_profile(env: gym.Env, steps: int) -> dict[str, float]:
-    """CPU microseconds per physics step: MuJoCo alone (``mj_step`` with the forces held),
-    the compiled physics loop with the water forces as the environment runs it minus
-    MuJoCo alone, and the whole environment step divided by ``frame_skip``."""
+    """CPU microseconds per physics step: the compiled physics loop as the environment runs
+    it (contact gate, ``mj_step1``, water forces, ``mj_step2``), the water forces alone (one
+    ``WaterForces.apply`` call from Python: an upper bound, the call itself included), and
+    the whole environment step divided by ``frame_skip``."""
     env = env.unwrapped
     env.reset(seed=0)
     for _ in range(50):  # reach a swimming state
         env.step(env.action_space.sample())
-    model, data, n = env.model, env.data, steps * env.frame_skip
-    targets = np.tile(data.ctrl, (n // env.steps_per_cpg, 1))
+    n = steps * env.frame_skip
+    targets = np.tile(env.data.ctrl, (n // env.steps_per_cpg, 1))
     start = time.process_time()
-    env.water.simulate(targets, env.steps_per_cpg, env.cpg_dt)
+    env.physics.simulate(targets, env.steps_per_cpg, env.cpg_dt)
     physics = (time.process_time() - start) / n
     start = time.process_time()
-    mujoco.mj_step(model, data, n)
-    mj = (time.process_time() - start) / n
+    for _ in range(n):
+        env.water.apply()
+    water = (time.process_time() - start) / n
     total = 1.0 / (step_rates(env, steps)[1] * env.frame_skip)
-    return {"mujoco": mj * 1e6, "water": (physics - mj) * 1e6, "total": total * 1e6}
+    return {"physics": physics * 1e6, "water": water * 1e6, "total": total * 1e6}
 
 
 def speed_table(steps: int, repeats: int) -> None:
     swimmer = gym.make("Swimmer-v5")
     rows = [(name, control, {}) for name, _, _ in SALAMANDER_ENVS for control in CONTROLS]
-    rows.append(("SalamanderSwim-v0", "cpg", FINE))
+    rows += [
+        (name, control, FINE)
+        for name in ("SalamanderSwim-v0", "SalamanderWalk-v0")
+        for control in ("cpg", "joints")
+    ]
     print(
         "| environment | control | timestep (ms) | control steps/s | simulated s / wall s "
         "(Swimmer-v5) | ratio, wall | ratio, CPU |"
@@ -115,16 +120,16 @@ def speed_table(steps: int, repeats: int) -> None:
         )
     print("\nPer physics step (CPU µs), SalamanderSwim-v0, random actions:")
     print(
-        "| control | timestep (ms) | MuJoCo (mj_step) | water forces + loop (compiled) | "
-        "rest (CPG, obs, info, Python) | total |"
+        "| control | timestep (ms) | physics loop (compiled, water included) | water forces "
+        "alone (≤) | rest (CPG, obs, info, Python) | total |"
     )
     print("|---|---:|---:|---:|---:|---:|")
     for control, kwargs in [*((c, {}) for c in CONTROLS), ("cpg", FINE)]:
         env = gym.make(SWIM, control=control, **kwargs)
         profile = physics_profile(env, steps)
-        rest = profile["total"] - profile["mujoco"] - profile["water"]
+        rest = profile["total"] - profile["physics"]
         print(
-            f"| {control} | {env.unwrapped.timestep * 1e3:g} | {profile['mujoco']:.1f} | "
+            f"| {control} | {env.unwrapped.timestep * 1e3:g} | {profile['physics']:.1f} | "
             f"{profile['water']:.1f} | {rest:.1f} | {profile['total']:.1f} |"
         )
 

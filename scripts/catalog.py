@@ -42,19 +42,22 @@ def env_rows() -> list[tuple[str, str, str, str]]:
 def print_catalog(console: Console | None = None) -> None:
     """Print the three tables."""
     console = console or Console()
+    if not console.is_terminal:  # piped: one row per line, for grep
+        console = Console(width=240)
     envs = Table(title="Environments (Discrete actions: usable by every agent here)")
-    for column in ("id", "observation space", "action space", "description"):
+    envs.add_column("id", no_wrap=True)
+    for column in ("observation space", "action space", "description"):
         envs.add_column(column, overflow="fold")
     for row in env_rows():
         envs.add_row(*row)
     agents = Table(title="Agents (stateful-rl train --agent NAME)")
-    agents.add_column("name")
+    agents.add_column("name", no_wrap=True)
     agents.add_column("class")
     agents.add_column("description", overflow="fold")
     for name, constructor in AGENTS.items():
         agents.add_row(name, agent_class(name).__name__, first_line(constructor))
     encoders = Table(title="Encoders (--encoder NAME, recurrent agents)")
-    encoders.add_column("name")
+    encoders.add_column("name", no_wrap=True)
     encoders.add_column("class")
     encoders.add_column("description", overflow="fold")
     for name, cls in ENCODERS.items():

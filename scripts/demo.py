@@ -34,16 +34,16 @@ REFERENCE_LABELS = {
 }
 
 
-def train_quietly(config: RunConfig, run_dir: Path) -> float:
-    """Train one run with one torch thread and no progress bar; wall seconds taken."""
+def train_quietly(config: RunConfig, run_dir: Path) -> tuple[float, float]:
+    """Train one run with one torch thread and no progress bar; (wall, CPU) seconds taken."""
     import torch
 
     from stateful_rl.training import train
 
     torch.set_num_threads(1)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     train(config, run_dir, progress_bar=False)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def demo_table(results: dict[str, dict[str, Any]]) -> Table:
@@ -86,7 +86,8 @@ def run_demo(run_dir: Path, seed: int = 0, steps: int | None = None, workers: in
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         futures = {a: pool.submit(train_quietly, c, root / a) for a, c in configs.items()}
         for agent, future in futures.items():
-            console.print(f"  {DEMO_AGENTS[agent]}: trained in {future.result():.0f} s")
+            wall, cpu = future.result()
+            console.print(f"  {DEMO_AGENTS[agent]}: trained in {wall:.0f} s ({cpu:.0f} s CPU)")
     results = {a: json.loads(RunDirectory(root / a).eval_json.read_text()) for a in DEMO_AGENTS}
     console.print(demo_table(results))
     references = next(iter(results.values()))["reference"]

@@ -71,7 +71,11 @@ def record_gif(agent: BaseAgent, config: RunConfig, path: Path, seed: int) -> fl
     """Roll one greedy episode with ``render_mode="rgb_array"`` into a GIF; its return."""
     env = gym.make(config.env, render_mode="rgb_array", **config.env_kwargs)
     obs, _ = env.reset(seed=seed)
-    frames, state, start, done, total = [env.render()], None, True, False, 0.0
+    try:
+        first = env.render()
+    except ImportError as error:  # e.g. classic control needs pygame
+        raise ConfigError(f"--video: {config.env} cannot render: {error}") from None
+    frames, state, start, done, total = [first], None, True, False, 0.0
     while not done:
         action, state = agent.predict(obs, state, np.array([start]), deterministic=True)
         obs, reward, terminated, truncated, _ = env.step(action)

@@ -2,7 +2,7 @@
 integrated gradients, and how much relevance sits on the last visible observations while
 the target is occluded.
 
-    python -m stateful_rl.explain_agent train     # train + save docs/runs/rdqn_lstm_tracking/
+    python -m stateful_rl.explain_agent train     # train + save docs/saved_runs/rdqn_lstm_tracking/
     python -m stateful_rl.explain_agent explain   # figure docs/figures/explain_agent.png
 
 ``train`` fits a RecurrentDQN (LSTM, hidden 32) and, for comparison (seed claim 8), a
@@ -13,7 +13,7 @@ action's Q-value at occluded steps.
 
 Measured quantity: for a decision at an occluded step ``t`` whose occlusion began at ``s``,
 the fraction of the total |relevance| over steps ``0..t`` that lies on the last ``K = 5``
-visible steps ``s-K..s-1`` (all features, and the target-observation features alone);
+visible steps before ``s`` (all features, and the target-observation features alone);
 compared with the fraction those steps would get if relevance were spread evenly.
 """
 
@@ -41,11 +41,12 @@ from stateful_rl.agents.explain import METHODS, RecurrentQExplainer
 from stateful_rl.envs.reference_policies import episode_returns, memory_score
 
 ENV_ID = "stateful_rl/OccludedTracking-v0"
-RUN_DIR = Path("docs/runs/rdqn_lstm_tracking")
+RUN_DIR = Path("docs/saved_runs/rdqn_lstm_tracking")
 FIGURE = Path("docs/figures/explain_agent.png")
 OBS_NAMES = ["tracker x", "seen target x", "visible flag"]
 TARGET_FEATURES = (1, 2)  # what the agent sees of the target
 LAST_VISIBLE = 5  # K: the last visible steps before an occlusion
+SHOWN = 80  # steps drawn before the explained decision
 FRESH_SEEDS = 10_000_000 + np.arange(100)  # final evaluation (as scripts/bench_agents.py)
 EXPLAIN_SEED = 20_000_000  # episodes explained: seeds 20 000 000 + k
 LABELS = {"lrp": "LRP (ε = 1e-3)", "gradient_x_input": "gradient × input",
@@ -131,17 +132,18 @@ def occlusion_starts(visible: np.ndarray) -> np.ndarray:
 
 
 def last_visible_fractions(
-    relevance: np.ndarray, t: int, begin: int, k: int = LAST_VISIBLE
+    relevance: np.ndarray, t: int, visible: np.ndarray, begin: int, k: int = LAST_VISIBLE
 ) -> dict[str, float]:
-    """Fractions of |relevance| over steps ``0..t`` (``relevance[T, D]``) on the ``k`` steps
-    before ``begin``: all features, target features only, and the even-spread baselines."""
-    window = slice(max(begin - k, 0), begin)
+    """Fractions of |relevance| over steps ``0..t`` (``relevance[T, D]``) on the last ``k``
+    visible steps before ``begin`` (``visible[T]``): all features, the target features
+    only, and the share those steps would have under an even spread over ``0..t``."""
+    window = np.flatnonzero(visible[:begin])[-k:]
     magnitude = np.abs(relevance[: t + 1])
     target = magnitude[:, TARGET_FEATURES]
     return {
         "all_features": float(magnitude[window].sum() / max(magnitude.sum(), 1e-12)),
         "target_features": float(target[window].sum() / max(target.sum(), 1e-12)),
-        "uniform_all": (window.stop - window.start) / (t + 1),
+        "uniform_all": len(window) / (t + 1),
     }
 
 
@@ -163,7 +165,9 @@ def explain_episodes(
         for method, r in e.relevance.items():
             for column, b in enumerate(batch):
                 fractions[method].append(
-                    last_visible_fractions(r[:, column].numpy(), t, starts[b][t])
+                    last_visible_fractions(
+                        r[:, column].numpy(), t, episodes[b]["visible"], starts[b][t]
+                    )
                 )
     summary: dict[str, Any] = {"decisions": len(fractions["lrp"]), "episodes": len(episodes)}
     for method, rows in fractions.items():
@@ -183,31 +187,36 @@ def plot_explanation(
     explainer: RecurrentQExplainer, episode: dict[str, np.ndarray], t: int,
     summary: dict[str, Any], path: Path,
 ) -> None:  # fmt: skip
-    """Episode on top, one time × feature heatmap per method, relevance per step below."""
+    """Episode on top, one time × feature heatmap per method, relevance per step below; the
+    decision at ``t`` is explained from the episode start, the last ``SHOWN`` steps drawn."""
     obs = torch.as_tensor(episode["obs"][: t + 1, None])
     actions = torch.as_tensor(episode["action"][: t + 1, None])
     e = explainer.explain(obs, actions)
-    steps = np.arange(t + 1)
-    hidden = ~episode["visible"][: t + 1]
+    first = max(t + 1 - SHOWN, 0)
+    steps = np.arange(first, t + 1)
+    hidden = ~episode["visible"][first : t + 1]
+    totals = {m: float(r.abs().sum()) for m, r in e.relevance.items()}
+    relevance = {m: r[first:, 0].numpy() for m, r in e.relevance.items()}  # [shown, D]
     fig, axes = plt.subplots(5, 1, figsize=(11, 12), sharex=True,
                              height_ratios=[1.3, 1, 1, 1, 1.1])  # fmt: skip
     ax = axes[0]
     ax.fill_between(steps, -1.1, 1.1, where=hidden, color="0.85", step="mid", label="occluded")
-    ax.plot(steps, episode["target"][: t + 1], "k", lw=2, label="target (true)")
-    seen = np.where(hidden, np.nan, episode["obs"][: t + 1, 1])
+    ax.plot(steps, episode["target"][first : t + 1], "k", lw=2, label="target (true)")
+    seen = np.where(hidden, np.nan, episode["obs"][first : t + 1, 1])
     ax.plot(steps, seen, "C2.", ms=4, label="target (observed)")
-    ax.plot(steps, episode["obs"][: t + 1, 0], "C0", label="tracker")
+    ax.plot(steps, episode["obs"][first : t + 1, 0], "C0", label="tracker")
     ax.axvline(t, color="C3", lw=1.5)
     q = ", ".join(f"{v:.2f}" for v in e.q_values[0].tolist())
     ax.set(ylim=(-1.1, 1.1), ylabel="x",
            title=f"decision at step {t} (occluded): Q = [{q}], "
-                 f"action {int(e.actions[0])} (0 left, 1 stay, 2 right)")  # fmt: skip
+                 f"action {int(e.actions[0])} (0 left, 1 stay, 2 right)\nexplained from "
+                 f"step 0, the last {len(steps)} steps shown")  # fmt: skip
     ax.legend(fontsize=7, ncol=4, loc="lower left")
     for ax, method in zip(axes[1:4], METHODS, strict=True):
-        r = e.relevance[method][:, 0].numpy().T  # [D, T]
+        r = relevance[method].T  # [D, shown]
         lim = max(np.abs(r).max(), 1e-12)
         ax.imshow(r, aspect="auto", cmap="bwr", vmin=-lim, vmax=lim, interpolation="nearest",
-                  extent=(-0.5, t + 0.5, len(r) - 0.5, -0.5))  # fmt: skip
+                  extent=(first - 0.5, t + 0.5, len(r) - 0.5, -0.5))  # fmt: skip
         ax.set_yticks(range(len(r)), e.feature_names, fontsize=7)
         frac = summary[method]
         ax.set_title(
@@ -219,11 +228,11 @@ def plot_explanation(
         )
     ax = axes[4]
     for method in METHODS:
-        per_step = np.abs(e.relevance[method][:, 0].numpy()).sum(-1)
-        ax.plot(steps, per_step / per_step.sum(), label=LABELS[method])
+        per_step = np.abs(relevance[method]).sum(-1)
+        ax.plot(steps, per_step / totals[method], label=LABELS[method])
     ax.fill_between(steps, 0, 1, where=hidden, color="0.85", step="mid",
                     transform=ax.get_xaxis_transform())  # fmt: skip
-    ax.set(xlabel="step (0.1 s)", ylabel="share of |R|")
+    ax.set(xlabel="step (0.1 s)", ylabel="share of |R| (all steps)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     data = io.BytesIO()

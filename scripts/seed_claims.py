@@ -1,7 +1,7 @@
 """The seed's eight claims, reproduced: ``docs/seed_claims.md`` with figures and numbers.
 
 Every number and figure comes from a seeded computation in this file (or from the saved
-agent run under ``docs/runs/``); results are kept in ``docs/seed_claims.json`` so that
+agent run under ``docs/saved_runs/``); results are kept in ``docs/seed_claims.json`` so that
 rerunning some claims updates their sections and keeps the others.
 
     python -m stateful_rl.seed_claims                   # all claims, full budgets
@@ -105,12 +105,12 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A markdown table; floats with 4 significant digits."""
+    """A markdown table; floats with 4 significant digits, ``|`` in text escaped."""
 
     def cell(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+        return f"{v:.4g}" if isinstance(v, float) else str(v).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -573,9 +573,32 @@ def claim6_lrp(budget: Budget, figures: Path, agent_numbers: dict[str, Any] | No
     ]  # fmt: skip
     figures_list = ["claim6_lrp_cue.png"]
     holds = cue["conservation_max_rel_error"] < 1e-6 and cue["argmax_is_cue_step"] >= 0.9
+    criterion = (
+        "conservation error < 1e-6; the most relevant step is the cue step in ≥ 90% of sequences"
+    )
     if agent_numbers is not None:
+        from stateful_rl.explain_agent import LABELS
+
         numbers["agent"] = agent_numbers
-        rows += [[f"agent: {k}", v] for k, v in agent_numbers.items() if not isinstance(v, dict)]
+        k = agent_numbers["last_visible_steps"]
+        rows += [
+            ["agent: mean return of the explained greedy episodes",
+             agent_numbers["episode_return_mean"]],
+            ["agent: occluded decisions explained (episodes)",
+             f"{agent_numbers['decisions']} ({agent_numbers['episodes']})"],
+        ]  # fmt: skip
+        for method, label in LABELS.items():
+            f = agent_numbers[method]
+            rows.append([
+                f"agent, {label}: share of |R| on the last {k} visible steps, all "
+                "features / target features / even spread",
+                f"{f['all_features']:.3f} / {f['target_features']:.3f} / {f['uniform_all']:.3f}",
+            ])  # fmt: skip
+        lrp = agent_numbers["lrp"]
+        holds = holds and lrp["all_features"] >= 3 * lrp["uniform_all"]
+        criterion += (
+            f"; for the agent, LRP puts ≥ 3 × an even spread's share on the last {k} visible steps"
+        )
         figures_list.append("explain_agent.png")
     return ClaimResult(
         6,
@@ -583,7 +606,7 @@ def claim6_lrp(budget: Budget, figures: Path, agent_numbers: dict[str, Any] | No
         "LSTM LRP (Arras et al. 2017) hands the explained score back to the inputs without "
         "loss (bias_factor 1) and puts the relevance of a recalled cue on the step where the "
         "cue was shown.",
-        "conservation error < 1e-6; the most relevant step is the cue step in ≥ 90% of sequences",
+        criterion,
         bool(holds),
         numbers,
         markdown_table(["what", "value"], rows),
@@ -592,7 +615,7 @@ def claim6_lrp(budget: Budget, figures: Path, agent_numbers: dict[str, Any] | No
         f"hidden 16 trained {budget.cue_updates} updates; LRP with ε = 1e-3, bias_factor 0 "
         "for the heatmap. The agent figure (a trained recurrent DQN on OccludedTracking-v0, "
         "LRP beside gradient×input and integrated gradients) is made by "
-        "`python -m stateful_rl.explain_agent` from the saved run in `docs/runs/`.",
+        "`python -m stateful_rl.explain_agent` from the saved run in `docs/saved_runs/`.",
     )
 
 
@@ -686,8 +709,10 @@ def claim8_agents(budget: Budget, figures: Path) -> ClaimResult:
         ["claim8_agents.png"],
         "Memory score = (R − R_memoryless) / (R_oracle − R_memoryless) on 100 fresh episodes "
         "(reference policies of `stateful_rl.envs.reference_policies`). Runs saved in "
-        f"`{path}` by `python -m stateful_rl.explain_agent train` (seed 0). NFQ with "
-        "recurrence: see the NFQ benchmark (`python -m stateful_rl.bench_nfq novel`).",
+        f"`{path}` by `python -m stateful_rl.explain_agent train` (one seed, 0: a single "
+        "run, not a spread over seeds). The NFQ half of the seed's claim (RecurrentNFQ "
+        "against NFQ on CartPole without velocities) is not reproduced here: it is the "
+        "NFQ benchmark's `python -m stateful_rl.bench_nfq novel`.",
     )
 
 
@@ -698,7 +723,7 @@ def render(results: dict[int, ClaimResult]) -> str:
         "# The seed's claims, reproduced",
         "",
         "Generated by `python -m stateful_rl.seed_claims` from seeded computations (and the "
-        "saved agent run in `docs/runs/`); do not edit by hand. Each section: the claim, the "
+        "saved agent run in `docs/saved_runs/`); do not edit by hand. Each section: the claim, the "
         "command that reproduces it, the figure, the numbers, and whether they meet the "
         "stated criterion.",
         "",

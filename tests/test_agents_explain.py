@@ -47,6 +47,8 @@ def episode(agent) -> dict[str, torch.Tensor]:
         rollout = play(agent, seed)
         if not rollout["visible"][:STEPS].all() and rollout["visible"][0]:
             return {
+                "seed": seed,
+                "rollout": rollout,
                 "obs": torch.as_tensor(rollout["obs"][:STEPS, None]),
                 "actions": torch.as_tensor(rollout["action"][:STEPS, None]),
                 "visible": rollout["visible"][:STEPS],
@@ -169,16 +171,21 @@ def test_last_visible_fractions():
     relevance[4, 1] = 3.0  # target feature, inside the last 5 visible steps before step 6
     relevance[0, 1] = -1.0  # older
     relevance[8, 0] = 4.0  # tracker now
-    f = last_visible_fractions(relevance, t=8, begin=6, k=5)
+    f = last_visible_fractions(relevance, t=8, visible=visible, begin=6, k=5)
     assert f["all_features"] == pytest.approx(3 / 8)
     assert f["target_features"] == pytest.approx(3 / 4)
     assert f["uniform_all"] == pytest.approx(5 / 9)
+    # the window skips occluded steps: before step 10 the last 5 visible are 2, 3, 4, 5, 9
+    relevance[9, 2], relevance[1, 2] = 2.0, 100.0
+    f = last_visible_fractions(relevance, t=11, visible=visible, begin=10, k=5)
+    assert f["target_features"] == pytest.approx(5 / 106)
+    assert f["all_features"] == pytest.approx(5 / 110)
     assert pick_decision({"visible": visible}, depth=1) == 7
     assert pick_decision({"visible": visible}, depth=10) == 8
 
 
-def test_play_is_seeded(agent):
-    a, b = play(agent, 3), play(agent, 3)
+def test_play_is_seeded(agent, episode):
+    a, b = play(agent, episode["seed"]), episode["rollout"]
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
     assert len(a["obs"]) == 200 and a["obs"].shape[1] == 3

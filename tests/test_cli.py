@@ -67,9 +67,11 @@ def check_eval_schema(result: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def cartpole_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("runs") / "cartpole"
-    out = cli("train", "--env", "CartPole-v1", "--agent", "dqn", *TINY, "--run-dir", str(run_dir))
+def catch_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / "catch"
+    out = cli(
+        "train", "--env", "OccludedCatch-v0", "--agent", "dqn", *TINY, "--run-dir", str(run_dir)
+    )
     assert out.returncode == 0, out.stderr
     assert "return" in out.stderr
     return run_dir
@@ -82,8 +84,8 @@ def test_list_shows_envs_with_spaces_agents_and_encoders():
         assert text in out.stdout
 
 
-def test_run_directory_contents(cartpole_run: Path):
-    names = {p.name for p in cartpole_run.iterdir()}
+def test_run_directory_contents(catch_run: Path):
+    names = {p.name for p in catch_run.iterdir()}
     expected = {
         "config.yaml",
         "progress.csv",
@@ -96,29 +98,32 @@ def test_run_directory_contents(cartpole_run: Path):
     }
     assert expected <= names
     assert any(n.startswith("events.out.tfevents") for n in names)
-    assert (cartpole_run / "checkpoints" / "training_state.pt").is_file()
-    assert (cartpole_run / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (catch_run / "checkpoints" / "training_state.pt").is_file()
+    assert (catch_run / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [n for n in names if n.endswith(".tmp")]
-    config = yaml.safe_load((cartpole_run / "config.yaml").read_text())
+    config = yaml.safe_load((catch_run / "config.yaml").read_text())
     assert config["steps"] == 600 and config["hyperparams"]["eval_freq"] == 200
-    assert config["hyperparams"]["learning_rate"] == pytest.approx(2.3e-3)  # CartPole preset
-    with open(cartpole_run / "progress.csv") as f:
+    assert config["n_envs"] == 8 and config["hyperparams"]["double"]  # the env's preset
+    with open(catch_run / "progress.csv") as f:
         steps = [int(float(row["time/total_timesteps"])) for row in csv.DictReader(f)]
     assert steps == [200, 400, 600, 600]  # every log_interval, then the final dump
-    evaluations = np.loadtxt(cartpole_run / "evaluations.csv", delimiter=",", skiprows=1)
+    evaluations = np.loadtxt(catch_run / "evaluations.csv", delimiter=",", skiprows=1)
     assert evaluations[:, 0].tolist() == [200, 400, 600]
-    check_eval_schema(json.loads((cartpole_run / "eval.json").read_text()))
+    check_eval_schema(json.loads((catch_run / "eval.json").read_text()))
 
 
-def test_eval_json_and_video(cartpole_run: Path):
-    out = cli("eval", str(cartpole_run), "--episodes", "5", "--video")
+def test_eval_json_and_video(catch_run: Path):
+    out = cli("eval", str(catch_run), "--episodes", "5", "--video")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     check_eval_schema(result)
     assert result["episodes"] == 5 and result["num_timesteps"] == 600
-    assert result["reference"] is None and result["memory_score"] is None  # CartPole: no refs
-    assert json.loads((cartpole_run / "eval.json").read_text()) == result
-    gif = cartpole_run / result["videos"][0]
+    assert set(result["reference"]) == {"random", "memoryless", "kalman", "oracle"}
+    memoryless, oracle = (result["reference"][k]["mean"] for k in ("memoryless", "oracle"))
+    expected = (result["mean_return"] - memoryless) / (oracle - memoryless)
+    assert result["memory_score"] == pytest.approx(expected)
+    assert json.loads((catch_run / "eval.json").read_text()) == result
+    gif = catch_run / result["videos"][0]
     assert gif.read_bytes()[:6] == b"GIF89a"
     assert "±" in out.stderr
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 from test_cli import cli
 
-torch.set_num_threads(1)
-
 from stateful_rl.config import resolve_config
 from stateful_rl.run_dir import ResumedCSVOutputFormat
 from stateful_rl.training import train
+
+torch.set_num_threads(1)
 
 SMALL = {
     "steps": 600,
@@ -88,8 +88,9 @@ def test_resume_after_crash_equals_uninterrupted_run(tmp_path, agent):
     first, second = (json.loads((d / "eval.json").read_text()) for d in (whole, crashed))
     assert first["returns"] == second["returns"]
     assert progress_rows(whole / "progress.csv") == progress_rows(crashed / "progress.csv")
-    if agent == "recurrent-dqn":  # an occluded task: reference policies and memory score
-        assert set(first["reference"]) == {"random", "memoryless", "kalman", "oracle"}
+    if agent == "dqn":  # CartPole has no reference policies
+        assert first["reference"] is None and first["memory_score"] is None
+    else:
         assert first["memory_score"] is not None
 
 

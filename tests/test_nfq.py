@@ -67,10 +67,10 @@ def test_chain_mdp_matches_optimal_q(objective):
         activation="tanh",
         action_input=False,
         refit=False,
-        epochs=200,
+        epochs=150,
         gamma=GAMMA,
     )
-    agent.fit_batch(chain_batch(), iterations=40)
+    agent.fit_batch(chain_batch(), iterations=30)
     q = agent.q_values(np.arange(N_STATES))
     sign = 1.0 if objective == "reward" else -1.0  # cost = −reward: Q is the cost-to-go −Q*
     np.testing.assert_allclose(q, sign * chain_optimal_q(), atol=1e-2)
@@ -80,7 +80,7 @@ def test_chain_mdp_matches_optimal_q(objective):
 
 
 def test_rprop_fit_drives_bellman_error_below_tolerance():
-    """On 16 fixed random transitions, 30 warm-started iterations of 300 Rprop epochs leave a
+    """On 16 fixed random transitions, 15 warm-started iterations of 300 Rprop epochs leave a
     Bellman residual (cost form) below 1e-2 RMS."""
     rng = np.random.default_rng(0)
     obs = rng.uniform(-1, 1, (16, 2)).astype(np.float32)
@@ -92,7 +92,7 @@ def test_rprop_fit_drives_bellman_error_below_tolerance():
         discounts=np.full(16, 0.5, dtype=np.float32),
     )
     agent = spaces_agent(net_arch=(32, 32), activation="tanh", refit=False, gamma=0.5)
-    fit_mse = agent.fit_batch(batch, iterations=30)
+    fit_mse = agent.fit_batch(batch, iterations=15)
     q = agent.q_values(batch.obs)[np.arange(16), batch.actions]
     target = -batch.returns + batch.discounts * agent.q_values(batch.next_obs).min(axis=1)
     assert fit_mse < 1e-4

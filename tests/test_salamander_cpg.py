@@ -1,4 +1,4 @@
-"""Fidelity of the Ijspeert 2007 CPG alone (pure numpy, no MuJoCo)."""
+"""Fidelity of the Ijspeert 2007 CPG and its motor map alone (no MuJoCo)."""
 
 from __future__ import annotations
 

@@ -14,9 +14,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
-from stateful_rl.envs.salamander.model import JOINT_NAMES, build_mjcf
+from stateful_rl.envs.salamander.model import JOINT_NAMES, Arena, build_mjcf
 from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS
-from stateful_rl.envs.salamander.water import WaterForces
+from stateful_rl.envs.salamander.water import WaterForces, WaterPhysics
 
 # check_env's advice on unbounded observations and the [0, 5] drive range is not an error;
 # the bad render mode is refused by the environment itself after gymnasium's warning.
@@ -233,7 +233,7 @@ def test_buoyancy_and_drag_physics():
 
 def test_water_forces_follow_the_documented_formulas():
     # Head raised 30°, tail under water and moving: partial and full submersion, all terms.
-    model, data, water = _water_scene(z=0.05, pitch=-np.pi / 6)
+    _, data, water = _water_scene(z=0.05, pitch=-np.pi / 6)
     links = water_links()
     radius = np.array([k.radius for k in links])
     length = np.array([k.length for k in links])
@@ -244,19 +244,19 @@ def test_water_forces_follow_the_documented_formulas():
     velocity = np.array([data.sensor(f"vel_{k.name}").data for k in links])
     local = buoyancy[:, None] * rotation[:, 2, :] - drag * np.abs(velocity) * velocity
     expected = np.einsum("nij,nj->ni", rotation, wet[:, None] * local)
-    assert 0.0 < wet.min() < 1.0 and wet.max() == 1.0
+    assert wet.min() == 0.0 and wet.max() == 1.0 and ((wet > 0.0) & (wet < 1.0)).any()
     np.testing.assert_allclose(water.submerged(), wet, rtol=1e-12)
     np.testing.assert_allclose(data.xfrc_applied[1 : N_LINKS + 1, :3], expected, atol=1e-12)
     assert not data.xfrc_applied[1:, 3:].any() and not data.xfrc_applied[N_LINKS + 1 :].any()
 
 
 def test_compiled_physics_loop_matches_stepping_from_python():
-    """``WaterForces.simulate`` = mj_step1, forces, mj_step2 per step, energy per target."""
+    """``WaterPhysics.simulate`` = mj_step1, forces, mj_step2 per step, energy per target."""
     model, data, water = _water_scene(z=-0.01)
     reference = copy.copy(data)
     reference_water = WaterForces(model, reference, water_links(), shore_x=0.0)
     targets = np.random.default_rng(0).uniform(-0.5, 0.5, (30, model.nu))
-    energy = water.simulate(targets, 3, 0.015)
+    energy = WaterPhysics(model, data, water, water_links(), Arena()).simulate(targets, 3, 0.015)
     expected = 0.0
     for row in targets:
         reference.ctrl[:] = row
@@ -269,6 +269,24 @@ def test_compiled_physics_loop_matches_stepping_from_python():
     np.testing.assert_allclose(data.qpos, reference.qpos, rtol=0, atol=1e-12)
     np.testing.assert_allclose(data.qvel, reference.qvel, rtol=0, atol=1e-10)
     assert energy == pytest.approx(expected, rel=1e-12) and energy > 0.0
+
+
+@pytest.mark.parametrize("z", [-0.01, -0.28])  # swimming; lying on the pool floor
+def test_contact_gate_changes_nothing(z):
+    model, data, water = _water_scene(z=z)
+    assert (data.ncon > 0) == (z < -0.2)  # touching the floor at first, then floating up
+    ungated = copy.copy(data)
+    never_open = Arena(ramp_length=1e6)  # open water beyond x = 1e6 m: the gate stays shut
+    ungated_physics = WaterPhysics(
+        model, ungated, WaterForces(model, ungated, water_links(), 0.0), water_links(), never_open
+    )
+    contype = model.geom_contype.copy()
+    targets = np.random.default_rng(1).uniform(-0.5, 0.5, (100, model.nu))
+    WaterPhysics(model, data, water, water_links(), Arena()).simulate(targets, 2, 0.01)
+    ungated_physics.simulate(targets, 2, 0.01)
+    np.testing.assert_array_equal(data.qpos, ungated.qpos)
+    np.testing.assert_array_equal(data.qvel, ungated.qvel)
+    np.testing.assert_array_equal(model.geom_contype, contype)  # restored after the loop
 
 
 def test_floats_just_below_the_surface():

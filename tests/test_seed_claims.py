@@ -1,7 +1,7 @@
 """One fast check per seed claim (scripts/seed_claims.py), and the report's framework.
 
 Claim 8 (recurrent vs memoryless agents after 100k env steps) is too long for the default
-suite: it is only in the report (docs/seed_claims.md, from the saved run in docs/runs/).
+suite: it is only in the report (docs/seed_claims.md, from the saved run in docs/saved_runs/).
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """Shared physics, control and observation of the salamander environments (task-free base).
 
 Physics: MuJoCo at ``timestep`` (5 ms default, ``implicitfast``), with the water forces of
-``water.WaterForces`` recomputed before every physics step. At 5 ms, swimming speeds are
-within 2.5% and walking speeds within 1% of those at 2 ms (``tests/test_salamander_physics``
-checks it); 2 ms costs 2.5× more. Control: one action every ``frame_skip`` physics steps
-(8: a 40 ms control period, 25 Hz, the same as Gymnasium's ``Swimmer-v5``). With CPG
-control the Ijspeert network (``cpg.SalamanderCPG``) is integrated at ``cpg_dt`` (10 ms)
-inside the control period and the joint targets are updated after each CPG step.
+``water.WaterForces`` recomputed before every physics step, in the compiled loop of
+``water.WaterPhysics``. At 5 ms, swimming speeds are within 2.5% and walking speeds within 1%
+of those at 2 ms (``tests/test_salamander_physics`` checks it); 2 ms costs about 2× more CPU.
+
+Control: one action every ``frame_skip`` physics steps (8: a 40 ms control period, 25 Hz,
+the same as Gymnasium's ``Swimmer-v5``). With CPG control the Ijspeert network
+(``cpg.SalamanderCPG``) is integrated at ``cpg_dt`` (10 ms) inside the control period and
+the joint targets are updated after each CPG step.
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from stateful_rl.envs.salamander.cpg import BODY_DRIVE, MotorMap, SalamanderCPG
+from stateful_rl.envs.salamander.cpg import BODY_DRIVE, N_OSCILLATORS, MotorMap, SalamanderCPG
 from stateful_rl.envs.salamander.model import (
     JOINT_NAMES,
     Arena,
     SalamanderBody,
     build_mjcf,
 )
-from stateful_rl.envs.salamander.water import WaterForces
+from stateful_rl.envs.salamander.water import WaterForces, WaterPhysics
 
 CONTROLS = ("cpg_discrete", "cpg", "joints")
 OBSERVATIONS = ("full", "partial")
@@ -106,7 +108,7 @@ class SalamanderEnv(gym.Env):
         xml, self.links = build_mjcf(self.body, self.arena, timestep)
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(self.model)
-        self.water = WaterForces(self.model, self.data, self.links, shore_x=self.arena.shore_x)
+        self._attach_physics()
         self.cpg = SalamanderCPG(n=1, dt=cpg_dt)
         joints = [self.model.joint(name) for name in JOINT_NAMES]
         self._qpos_idx = np.array([j.qposadr[0] for j in joints])
@@ -131,7 +133,7 @@ class SalamanderEnv(gym.Env):
             self.action_space = spaces.Box(-1.0, 1.0, shape=(n_joints,), dtype=np.float32)
         size = n_joints + 4 + self.task_observation_size
         if observation == "full":
-            size += n_joints + 1 + 6 + (60 if control != "joints" else 0)
+            size += n_joints + 1 + 6 + (3 * N_OSCILLATORS if control != "joints" else 0)
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
 
         self.render_mode = render_mode
@@ -194,7 +196,7 @@ class SalamanderEnv(gym.Env):
             self._joint_targets[:] = targets
             targets = self._joint_targets
         # MuJoCo clamps ctrl to each actuator's ctrlrange.
-        energy = self.water.simulate(targets, self.steps_per_cpg, self.cpg_dt)
+        energy = self.physics.simulate(targets, self.steps_per_cpg, self.cpg_dt)
         com_velocity = (self.com - com_before) / self.control_dt
         power = energy / self.control_dt
         rewards, terminated = self._task_step(com_velocity)
@@ -222,14 +224,19 @@ class SalamanderEnv(gym.Env):
             self._renderer = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # The water model holds views into MjData, and the renderer an OpenGL context:
-        # neither survives copying, so both are rebuilt for the copy's own MjData.
-        return {**self.__dict__, "water": None, "_renderer": None}
+        # The water model and the physics loop hold views into MjModel and MjData, and the
+        # renderer an OpenGL context: none survives copying; all are rebuilt for the copy.
+        return {**self.__dict__, "water": None, "physics": None, "_renderer": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.water = WaterForces(self.model, self.data, self.links, shore_x=self.arena.shore_x)
+        self._attach_physics()
         self.water.apply()  # from the copied last state: the same forces and wet links
+
+    def _attach_physics(self) -> None:
+        """The water forces and the compiled physics loop on ``self.model``, ``self.data``."""
+        self.water = WaterForces(self.model, self.data, self.links, shore_x=self.arena.shore_x)
+        self.physics = WaterPhysics(self.model, self.data, self.water, self.links, self.arena)
 
     # -- internals ---------------------------------------------------------------------
     def _decode(self, action) -> tuple[np.ndarray | None, np.ndarray | None]:

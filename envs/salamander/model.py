@@ -23,6 +23,7 @@ import numpy as np
 from stateful_rl.envs.salamander.cpg import LIMB_IS_LEFT, LIMB_NAMES, N_SEGMENTS
 
 LEG_JOINTS = ("yaw", "lift", "knee")
+RAMP_THICKNESS = 0.05  # m, the ramp slab
 # Canonical joint (and actuator) order: spine head to tail, then each limb's three joints.
 JOINT_NAMES = tuple(f"spine_{k}" for k in range(1, N_SEGMENTS + 1)) + tuple(
     f"{leg}_{joint}" for leg in LIMB_NAMES for joint in LEG_JOINTS
@@ -95,6 +96,11 @@ class Arena:
     def pool_x(self) -> float:
         """x at which the ramp reaches the pool floor (full depth starts)."""
         return self.shore_x + self.ramp_length
+
+    @property
+    def open_water_x(self) -> float:
+        """x beyond which only the pool floor lies below (past the ramp slab's far edge)."""
+        return self.pool_x + RAMP_THICKNESS
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,7 @@ def _arena(arena: Arena) -> str:
     drop = top + depth
     angle = float(np.arctan2(drop, arena.ramp_length))
     half_len = 0.5 * float(np.hypot(drop, arena.ramp_length))
-    thickness = 0.05
+    thickness = RAMP_THICKNESS
     # The ramp's top face runs from (shore_x, land_height) to (pool_x, −pool_depth).
     cx = arena.shore_x + 0.5 * arena.ramp_length - 0.5 * thickness * np.sin(angle)
     cz = top - 0.5 * drop - 0.5 * thickness * np.cos(angle)

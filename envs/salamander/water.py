@@ -21,12 +21,25 @@ link's centre (its centre of mass), which is where MuJoCo applies ``xfrc_applied
 are recomputed from the current state before every physics step (``mj_step1``, forces,
 ``mj_step2``). No rotational drag. Link velocities come from one velocimeter per link.
 
-Speed: the forces and the whole physics loop of a control period (``mj_step1``, forces,
-``mj_step2``, repeated) are compiled with numba and call MuJoCo's C library directly, so a
-control step costs one Python call instead of three per physics step plus a dozen numpy
-calls for the forces (about 9 µs per physics step in numpy, under 1 µs compiled). numba
-ships as wheels: nothing is compiled on the user's side except by its bundled LLVM, once
-per process (about a second, at the first environment).
+Speed. The forces are a compiled loop over links (numba): under 1 µs per physics step
+against about 9 µs for the dozen numpy calls of a vectorised version. ``WaterPhysics`` runs
+every physics step of a control period in compiled code, calling MuJoCo's C functions
+``mj_step1`` and ``mj_step2`` directly with the forces computed in between: a control step
+costs one Python call instead of three per physics step.
+
+Contact gate: MuJoCo's collision stage costs about a tenth of a swimming physics step even
+when nothing touches. Before each physics step, if every link's bounding sphere, grown by
+``MAX_LINK_SPEED`` × timestep (how far it can move before the collision stage sees it), lies
+beyond the ramp (x > ``Arena.open_water_x``) and above the pool floor, the animal's geoms get
+``contype`` 0 for that step (no collision pairs), else their own values back (always back at
+the end of the loop: outside it the model is unchanged). Nothing could touch in such a step,
+so the trajectory is the same with and without the gate (tests/test_salamander_env checks
+it to the last bit).
+
+numba ships as wheels (its LLVM included): nothing is compiled on the user's side beyond
+numba's own first-use compilation, cached on disk (a few seconds once, then ~0.1 s a
+process). The kernels share this file because numba's cache does not notice edits to
+functions in other files that a cached function calls.
 """
 
 from __future__ import annotations
@@ -42,9 +55,37 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from stateful_rl.envs.salamander.model import Link
+from stateful_rl.envs.salamander.model import Arena, Link
 
 WATER_DENSITY = 1000.0  # kg/m³
+MAX_LINK_SPEED = 20.0  # m/s, bound on link speeds (random joint actions reach ~7)
+
+
+@numba.njit(cache=True, nogil=True)
+def _water_forces(
+    position: np.ndarray,
+    rotation: np.ndarray,
+    velocity: np.ndarray,
+    coefficients: np.ndarray,
+    shore_x: float,
+    force: np.ndarray,
+    wet: np.ndarray,
+) -> None:
+    """Forces of the module docstring into ``force[:, :3]`` (world frame, N) and the
+    submerged fractions into ``wet``, for link centres ``position`` [n, 3] (m), rotations
+    ``rotation`` [n, 9] (link axes as columns) and link-frame velocities ``velocity`` [n, 3]
+    (m/s); ``coefficients`` [n, 6]: three drag factors ½ρCA, ρgV, and s = c₄ − c₅ z (c₅ = 1/2r).
+    """
+    for i in range(position.shape[0]):
+        c, rot, v = coefficients[i], rotation[i], velocity[i]
+        s = max(min(c[4] - c[5] * position[i, 2], 1.0 if position[i, 0] >= shore_x else 0.0), 0.0)
+        wet[i] = s
+        # Link frame: buoyancy along world z (row 2 of the rotation) minus quadratic drag.
+        x = (c[3] * rot[6] - abs(v[0]) * v[0] * c[0]) * s
+        y = (c[3] * rot[7] - abs(v[1]) * v[1] * c[1]) * s
+        z = (c[3] * rot[8] - abs(v[2]) * v[2] * c[2]) * s
+        for a in range(3):
+            force[i, a] = rot[3 * a] * x + rot[3 * a + 1] * y + rot[3 * a + 2] * z
 
 
 def _mujoco_address(name: str) -> int:
@@ -76,30 +117,23 @@ def _call(typingctx, function, model, data):
 
 
 @numba.njit(cache=True, nogil=True)
-def _water_forces(
+def _gate_contacts(
     position: np.ndarray,
-    rotation: np.ndarray,
-    velocity: np.ndarray,
-    coefficients: np.ndarray,
-    shore_x: float,
-    force: np.ndarray,
-    wet: np.ndarray,
+    reach: np.ndarray,
+    open_water_x: float,
+    floor_z: float,
+    contype: np.ndarray,
+    own_contype: np.ndarray,
 ) -> None:
-    """Forces of the module docstring into ``force[:, :3]`` (world frame, N) and the
-    submerged fractions into ``wet``, for link centres ``position`` [n, 3] (m), rotations
-    ``rotation`` [n, 9] (link axes as columns) and link-frame velocities ``velocity`` [n, 3]
-    (m/s); ``coefficients`` [n, 6]: three drag factors ½ρCA, ρgV, and s = c₄ − c₅ z (c₅ = 1/2r).
-    """
-    for i in range(position.shape[0]):
-        c, rot, v = coefficients[i], rotation[i], velocity[i]
-        s = max(min(c[4] - c[5] * position[i, 2], 1.0 if position[i, 0] >= shore_x else 0.0), 0.0)
-        wet[i] = s
-        # Link frame: buoyancy along world z (row 2 of the rotation) minus quadratic drag.
-        x = (c[3] * rot[6] - abs(v[0]) * v[0] * c[0]) * s
-        y = (c[3] * rot[7] - abs(v[1]) * v[1] * c[1]) * s
-        z = (c[3] * rot[8] - abs(v[2]) * v[2] * c[2]) * s
-        for a in range(3):
-            force[i, a] = rot[3 * a] * x + rot[3 * a + 1] * y + rot[3 * a + 2] * z
+    """``contype`` [n] ← 0 if every geom centre ``position`` [n, 3] is more than ``reach`` [n]
+    (m) beyond ``open_water_x`` and above ``floor_z``, else ← ``own_contype``."""
+    free = True
+    for i in range(reach.size):
+        if position[i, 0] - reach[i] <= open_water_x or position[i, 2] - reach[i] <= floor_z:
+            free = False
+            break
+    for i in range(reach.size):
+        contype[i] = 0 if free else own_contype[i]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -115,15 +149,18 @@ def _simulate(
     actuator_force: np.ndarray,
     actuator_velocity: np.ndarray,
     water_args: tuple,
+    gate_args: tuple,
 ) -> float:
     """For each row of ``targets`` [k, nu]: set ``ctrl``, then ``steps_per_target`` physics
-    steps with the water forces recomputed before each, then add Σ|τ q̇| ``power_dt`` (J)
-    to the returned energy. ``step1``, ``step2``: addresses of ``mj_step1``, ``mj_step2``;
-    ``model``, ``data``: the ``mjModel*``, ``mjData*``; ``water_args``: ``_water_forces``'."""
+    steps (contact gate, ``mj_step1``, water forces, ``mj_step2``), then add Σ|τ q̇|
+    ``power_dt`` (J) to the returned energy. ``step1``, ``step2``: addresses of the MuJoCo
+    functions; ``model``, ``data``: ``mjModel*``, ``mjData*``; ``water_args``,
+    ``gate_args``: the arguments of ``_water_forces`` and ``_gate_contacts``."""
     energy = 0.0
     for k in range(targets.shape[0]):
         ctrl[:] = targets[k]
         for _ in range(steps_per_target):
+            _gate_contacts(*gate_args)
             _call(step1, model, data)
             _water_forces(*water_args)
             _call(step2, model, data)
@@ -131,6 +168,8 @@ def _simulate(
         for j in range(actuator_force.shape[0]):
             power += abs(actuator_force[j] * actuator_velocity[j])
         energy += power * power_dt
+    contype, own_contype = gate_args[4], gate_args[5]
+    contype[:] = own_contype  # outside this loop the model is always the one built
     return energy
 
 
@@ -179,13 +218,12 @@ class WaterForces:
             axis=1,
         )
         self.shore_x = float(shore_x)
-        self._model, self._data = model, data
         start = sensor.adr[0]
         self._wet = np.zeros(n)
         # Views into MjData that stay valid for its lifetime.
         self._force = data.xfrc_applied[1 : n + 1]
         self._velocity = data.sensordata[start : start + 3 * n].reshape(n, 3)
-        self._kernel_args = (
+        self.kernel_args = (
             data.site_xpos[:n],
             data.site_xmat[:n],
             self._velocity,
@@ -197,17 +235,54 @@ class WaterForces:
 
     def apply(self) -> None:
         """Write the forces for the state computed by ``mj_step1`` into ``xfrc_applied``."""
-        _water_forces(*self._kernel_args)
+        _water_forces(*self.kernel_args)
+
+    def submerged(self) -> np.ndarray:
+        """Submerged fraction of each link at the last ``apply``, shape [n], in [0, 1]."""
+        return self._wet.copy()
+
+
+class WaterPhysics:
+    """Steps one animal's ``MjData`` with its water forces and the contact gate.
+
+    ``links`` are the animal's geoms (a contiguous range of geom ids, as ``model.build_mjcf``
+    writes them); ``arena`` gives the open-water region of the gate.
+    """
+
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        data: mujoco.MjData,
+        water: WaterForces,
+        links: Sequence[Link],
+        arena: Arena,
+    ) -> None:
+        geoms = np.array([model.geom(link.name).id for link in links])
+        if not np.array_equal(geoms, np.arange(geoms[0], geoms[0] + geoms.size)):
+            raise ValueError("the links' geoms must have consecutive ids")
+        first, last = geoms[0], geoms[-1] + 1
+        self.model, self.data = model, data
+        self._water_args = water.kernel_args
+        reach = model.geom_rbound[first:last] + MAX_LINK_SPEED * model.opt.timestep
+        # Views into MjModel and MjData that stay valid for their lifetime.
+        self._gate_args = (
+            data.geom_xpos[first:last],
+            reach,
+            float(arena.open_water_x),
+            -float(arena.pool_depth),
+            model.geom_contype[first:last],
+            model.geom_contype[first:last].copy(),
+        )
 
     def simulate(self, targets: np.ndarray, steps_per_target: int, power_dt: float) -> float:
         """Run ``len(targets) × steps_per_target`` physics steps, holding each row of joint
-        ``targets`` [k, 20] (rad) for ``steps_per_target``; the water forces before every
-        step. Returns the actuator energy Σ|τ q̇| sampled after each row × ``power_dt`` (J)."""
-        data = self._data
+        ``targets`` [k, 20] (rad, C-contiguous) for ``steps_per_target`` steps. Returns the
+        actuator energy Σ|τ q̇| sampled after each row × ``power_dt`` (J)."""
+        data = self.data
         return _simulate(
             _MJ_STEP1,
             _MJ_STEP2,
-            self._model._address,
+            self.model._address,
             data._address,
             data.ctrl,
             targets,
@@ -215,9 +290,6 @@ class WaterForces:
             power_dt,
             data.actuator_force,
             data.actuator_velocity,
-            self._kernel_args,
+            self._water_args,
+            self._gate_args,
         )
-
-    def submerged(self) -> np.ndarray:
-        """Submerged fraction of each link at the last ``apply``, shape [n], in [0, 1]."""
-        return self._wet.copy()

@@ -1,0 +1,41 @@
+"""Smoke tests of the encoder scripts: they run and write what they promise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stateful_rl import bench_encoders, encoder_gradients
+
+
+def test_bench_lstm_resets_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    results = tmp_path / "bench.jsonl"
+    bench_encoders.main(["lstm", "--repeats", "1", "--results", str(results)])
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert {r["kind"] for r in rows} == {"lstm", "gru"} and len(rows) == 6
+    assert all(r["ratio_split"] > 0 and r["ratio_loop"] > 0 for r in rows)
+    assert "| lstm | 0.005 |" in capsys.readouterr().out
+
+
+def test_bench_mackey_glass_matches_reservoirpy(tmp_path: Path) -> None:
+    pytest.importorskip("reservoirpy")
+    results = tmp_path / "bench.jsonl"
+    bench_encoders.main(["mackey", "--seeds", "0", "--results", str(results)])
+    (row,) = [json.loads(line) for line in results.read_text().splitlines()]
+    assert row["wout_max_rel_diff"] < 1e-4  # same reservoir: same readout
+    assert row["rmse_ours_same_weights"] == pytest.approx(row["rmse_reservoirpy"], rel=1e-3)
+    assert row["rmse_ours"] < 0.01
+
+
+@pytest.mark.slow
+def test_encoder_gradients_figure(tmp_path: Path) -> None:
+    out = tmp_path / "gradients.png"
+    encoder_gradients.main(["--out", str(out)])
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert out.stat().st_size > 10_000
+    vanishing, exploding = data["gradients"]["Elman |λ|=0.8"], data["gradients"]["Elman |λ|=1.3"]
+    assert vanishing[-1] < 1e-3 * vanishing[0] and exploding[-1] > vanishing[-1] * 1e3
+    clipped = data["training"]["Elman |λ|=1.3, clip=1.0"]
+    assert max(clipped) < 1.0 and clipped[-1] < clipped[0]
