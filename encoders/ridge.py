@@ -84,12 +84,13 @@ class RidgeReadout(nn.Module):
 
     def reset_accumulators(self) -> None:
         """Forget the data seen by :meth:`partial_fit` (the solved weights stay)."""
-        device = self.weight.device
-        d, o, f64 = self.in_features, self.out_features, torch.float64
-        self._xtx = torch.zeros(d, d, dtype=f64, device=device)
-        self._xty = torch.zeros(d, o, dtype=f64, device=device)
-        self._x_sum = torch.zeros(d, dtype=f64, device=device)
-        self._y_sum = torch.zeros(o, dtype=f64, device=device)
+        device, f64 = self.weight.device, torch.float64
+        d, o = self.in_features, self.out_features
+        # buffers (not saved in the state_dict) so that .to(device) moves them too
+        for name, shape in (("_xtx", (d, d)), ("_xty", (d, o)), ("_x_sum", (d,)), ("_y_sum", (o,))):
+            self.register_buffer(
+                name, torch.zeros(shape, dtype=f64, device=device), persistent=False
+            )
         self._count = 0
 
     @torch.no_grad()

@@ -186,6 +186,8 @@ def print_speed_table(repeats: int, dqn_steps: int = 20_000, recurrent_steps: in
     markdown_row(["case", "steps", "ours steps/s (wall / CPU)", "peer steps/s (wall / CPU)",
                   "ratio wall", "ratio CPU", "updates ours / peer"], header=True)  # fmt: skip
     for name, steps, ours, peer in cases:
+        if steps == 0:
+            continue
         o_wall, o_cpu, o_upd = _timed(ours, steps, repeats)
         p_wall, p_cpu, p_upd = _timed(peer, steps, repeats)
         markdown_row([name, steps, f"{steps / o_wall:.0f} / {steps / o_cpu:.0f}",
@@ -205,6 +207,8 @@ def main() -> None:
     sub.add_parser("table", help="print the stored results")
     speed = sub.add_parser("speed", help="steps/s against SB3 DQN and sb3-contrib RecurrentPPO")
     speed.add_argument("--repeats", type=int, default=3)
+    speed.add_argument("--dqn-steps", type=int, default=20_000, help="0: skip the DQN cases")
+    speed.add_argument("--recurrent-steps", type=int, default=10_000, help="0: skip")
     parser.add_argument("--results", type=Path, default=Path("runs/bench_agents.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -220,7 +224,7 @@ def main() -> None:
     elif args.command == "table":
         print_table(args.results)
     else:
-        print_speed_table(args.repeats)
+        print_speed_table(args.repeats, args.dqn_steps, args.recurrent_steps)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,21 @@ Protocol: the best model is kept by evaluating the greedy policy right after eac
 "kept" and "final" are then scored on 100 fresh episodes (seeds 7 000 000 + i, used nowhere
 else). MountainCar success is the fraction of 20 fixed start states (positions evenly
 spaced in [−0.6, −0.4], velocity 0) from which the greedy policy reaches the goal before
-the 200-step limit. One thread, results to ``--out`` (JSON) and a table on stdout.
+the 200-step limit. Tasks:
+
+- ``cartpole --variant paper|ensemble5|stop``: the paper's NFQ (5-5 sigmoid, Rprop 300
+  epochs, refit, γ = 0.98, cost 0.01 outside |x| < 0.5, |θ| < 0.05, 1 at failure, one random
+  then one greedy episode per iteration), 20 evaluation episodes per fit; ``ensemble5``
+  acts with the mean Q of the last 5 fits; ``stop`` ends ``learn`` at the first
+  evaluation >= 475 (the final policy is then the one evaluated).
+- ``mountaincar``: cost 0.01 per step, hint-to-goal with 100 patterns in
+  position [0.5, 0.6] × velocity [−0.07, 0.07]; stops at 90% success or 200 episodes.
+- ``novel --agent nfq|esn-nfq|gru-nfq``: CartPoleNoVel-v0, reward form, evaluation every
+  >= 2000 steps on 10 episodes, first evaluation >= 400.
+- ``dqn``: our DQN with rl-baselines3-zoo's CartPole-v1 settings, evaluated every 1000 steps.
+- ``fit-time``: wall and CPU seconds of one 300-epoch full-batch fit (2×64 net).
+
+One thread; JSON lines per seed, a markdown table at the end, all rows to ``--out``.
 
     python -m stateful_rl.bench_nfq cartpole --seeds 0 1 2 3 4 --out runs/nfq_cartpole.json
     python -m stateful_rl.bench_nfq fit-time
@@ -243,6 +257,16 @@ def run_seeds(fn: Callable[[int], dict[str, Any]], seeds: list[int], label: str)
     return rows
 
 
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """The rows as a markdown table (columns: every key, in first-seen order)."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for row in rows:
+        cells = (f"{v:.4g}" if isinstance(v, float) else str(v) for v in (row.get(k) for k in keys))
+        print("| " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("task", choices=["cartpole", "mountaincar", "novel", "dqn", "fit-time"])
@@ -273,12 +297,11 @@ def main() -> None:
                 "what": "fit 300 epochs 2x64",
                 "n": n,
                 "device": args.device,
-                "s": fit_time(n, args.device),
+                **fit_time(n, args.device),
             }
             for n in args.sizes
         ]
-        for row in rows:
-            print(json.dumps(row), flush=True)
+    print_table(rows)
     if args.out is not None:
         write_json(args.out, rows)
 

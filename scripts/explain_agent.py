@@ -148,20 +148,23 @@ def last_visible_fractions(
 
 
 def explain_episodes(
-    explainer: RecurrentQExplainer, episodes: list[dict[str, np.ndarray]], stride: int
+    explainer: RecurrentQExplainer,
+    episodes: list[dict[str, np.ndarray]],
+    stride: int,
+    methods: tuple[str, ...] = METHODS,
 ) -> dict[str, Any]:
     """Explain every ``stride``-th occluded decision (steps with an earlier visible step) of
-    each episode; the decisions at one step are explained in one batch."""
+    each episode by ``methods``; the decisions at one step are explained in one batch."""
     starts = [occlusion_starts(e["visible"]) for e in episodes]
     length = len(episodes[0]["visible"])
     obs = torch.as_tensor(np.stack([e["obs"] for e in episodes], axis=1))
     actions = torch.as_tensor(np.stack([e["action"] for e in episodes], axis=1))
-    fractions: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
+    fractions: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
     for t in range(1, length, stride):
         batch = [b for b, s in enumerate(starts) if s[t] >= 0]
         if not batch:
             continue
-        e = explainer.explain(obs[: t + 1, batch], actions[: t + 1, batch])
+        e = explainer.explain(obs[: t + 1, batch], actions[: t + 1, batch], methods=methods)
         for method, r in e.relevance.items():
             for column, b in enumerate(batch):
                 fractions[method].append(
@@ -169,7 +172,8 @@ def explain_episodes(
                         r[:, column].numpy(), t, episodes[b]["visible"], starts[b][t]
                     )
                 )
-    summary: dict[str, Any] = {"decisions": len(fractions["lrp"]), "episodes": len(episodes)}
+    decisions = len(fractions[methods[0]])
+    summary: dict[str, Any] = {"decisions": decisions, "episodes": len(episodes)}
     for method, rows in fractions.items():
         summary[method] = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
     return summary
@@ -264,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     learn = sub.add_parser("train", help="train and save the agents")
     learn.add_argument("--agents", nargs="+", default=list(AGENT_KINDS), choices=list(AGENT_KINDS))
-    learn.add_argument("--steps", type=int, default=100_000)
+    learn.add_argument("--steps", type=int, default=250_000)
     learn.add_argument("--seed", type=int, default=0)
     learn.add_argument("--out", type=Path, default=RUN_DIR)
     explain = sub.add_parser("explain", help="explain the saved agent's decisions")

@@ -236,3 +236,21 @@ def test_device_auto_and_run_dir_outputs(tmp_path: Path):
     agent.learn(300, log_interval=100)
     assert agent.device.type in ("cpu", "cuda")
     assert (tmp_path / "progress.csv").exists() and list(tmp_path.glob("events.out.tfevents*"))
+
+
+def test_polyak_target_update_and_double_dqn_bootstrap():
+    agent = DQN("CartPole-v1", tau=0.25, net_arch=(8,))
+    with torch.no_grad():
+        for p in agent.q_net.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in agent.target_net.parameters()]
+    agent._update_target()
+    for old, new, online in zip(
+        before, agent.target_net.parameters(), agent.q_net.parameters(), strict=True
+    ):
+        torch.testing.assert_close(new, old + 0.25 * (online - old))
+    target_q = torch.tensor([[1.0, 5.0], [3.0, 2.0]])
+    online_q = torch.tensor([[9.0, 0.0], [0.0, 9.0]])
+    # DQN: max of the target network; Double DQN: the target's value of the online arg-max
+    torch.testing.assert_close(agent._bootstrap(target_q, None), torch.tensor([5.0, 3.0]))
+    torch.testing.assert_close(agent._bootstrap(target_q, online_q), torch.tensor([1.0, 2.0]))

@@ -190,3 +190,24 @@ def test_play_is_seeded(agent, episode):
         np.testing.assert_array_equal(a[key], b[key])
     assert len(a["obs"]) == 200 and a["obs"].shape[1] == 3
     assert gym.spec(ENV_ID).max_episode_steps == 200
+
+
+def test_saved_agent_still_loads_and_remembers():
+    """The run in docs/saved_runs (the report's agent) loads with today's code; during an
+    occlusion its LRP relevance sits on the last visible steps far above an even spread."""
+    from pathlib import Path
+
+    from stateful_rl.explain_agent import OBS_NAMES, RUN_DIR
+
+    saved = RecurrentDQN.load(Path(__file__).parents[1] / RUN_DIR / "model.zip", device="cpu")
+    rollout = play(saved, 20_000_000)
+    assert rollout["reward"].sum() > -25  # memoryless reference: -32 on average
+    t = pick_decision(rollout)
+    e = RecurrentQExplainer(saved, OBS_NAMES).explain(
+        torch.as_tensor(rollout["obs"][: t + 1, None]),
+        torch.as_tensor(rollout["action"][: t + 1, None]),
+        methods=["lrp"],
+    )
+    begin = occlusion_starts(rollout["visible"])[t]
+    f = last_visible_fractions(e.relevance["lrp"][:, 0].numpy(), t, rollout["visible"], begin)
+    assert f["all_features"] > 3 * f["uniform_all"], f
