@@ -1,11 +1,14 @@
 """LSTM layer with state resets inside the sequence and a hand-written backward pass (CPU
 fast path of :class:`~stateful_rl.encoders.recurrent.LSTMEncoder`).
 
-Written by hand because torch's fused LSTM cannot zero the state mid-sequence, and
-autograd through a Python step loop records ~15 nodes per step (3.4× a plain ``nn.LSTM``
-here); this forward saves the gate activations and the backward is BPTT with everything
-that does not depend on the recursion computed for all steps at once, ~6 small ops per
-step. Equations (Hochreiter & Schmidhuber 1997, torch's gate order i, f, g, o):
+Written by hand because torch's fused LSTM (oneDNN on CPU, cuDNN on GPU) cannot zero the
+state mid-sequence, and autograd through a Python step loop records ~15 nodes per step.
+The forward saves the gate activations; the backward is BPTT with everything that does not
+depend on the recursion computed for all steps at once (~6 small ops per step). Measured
+here (CPU seconds, T=80, B=32, H=128, forward+backward): 2.0× the oneDNN ``nn.LSTM``
+without resets, whatever the number of resets; ATen's own unfused CPU LSTM is 2.1×, a
+``lstm_cell`` step loop 2.1–2.3×, autograd through a Python step loop 3.4×.
+Equations (Hochreiter & Schmidhuber 1997, torch's gate order i, f, g, o):
 
     h_{t-1}, c_{t-1} ← k_t h_{t-1}, k_t c_{t-1}     (k_t = 0 where an episode starts, else 1)
     [i, f, g, o] = [σ, σ, tanh, σ](W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)

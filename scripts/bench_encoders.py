@@ -137,7 +137,8 @@ def tracking_benchmark(args: argparse.Namespace) -> list[dict[str, Any]]:
         kalman = masked_mse(test["kalman"], test)
         occluded = float((~test["visible"]).mean())
         for name in ["Kalman filter", "per-frame", "ESN N=1000", *TRAINED, *RESERVOIRS]:
-            if any(r["model"] == name for r in rows if r["dim"] == dim):
+            done = any(r["model"] == name for r in rows if r["dim"] == dim)
+            if done or (args.models and name not in args.models):
                 continue
             start = time.process_time()
             if name in TRAINED:
@@ -455,6 +456,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--updates", type=int, default=3000, help="tracking: training updates")
     parser.add_argument("--train-sequences", type=int, default=512)
+    parser.add_argument("--models", nargs="+", help="tracking: only these rows (default all)")
     parser.add_argument("--ridge", type=float, default=1e-6, help="tracking: ESN ridge")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--steps", type=int, default=50_000, help="speed: steps in all")
