@@ -83,16 +83,20 @@ for _task in ("OccludedTracking-v0", "OccludedCatch-v0"):
     EXPERIMENTS[f"dqn-{_short}"] = ("dqn", _env, 8, 60_000, {**_dqn, "double": True})
 
 
-def run_learning(name: str, seed: int, steps: int | None = None) -> dict[str, Any]:
-    """Train one experiment with one seed (``steps`` overrides its env steps); evaluate the
-    kept and final models on 100 fresh episodes."""
+def run_learning(
+    name: str, seed: int, steps: int | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train one experiment with one seed (``steps`` overrides its env steps, ``overrides``
+    its hyper-parameters); evaluate the kept and final models on 100 fresh episodes."""
     agent_name, env_id, n_envs, default_steps, kwargs = EXPERIMENTS[name]
     steps = steps or default_steps
     env = gym.make_vec(env_id, n_envs, vectorization_mode="sync")
-    agent = AGENTS[agent_name](env, seed=seed, **kwargs)
+    agent = AGENTS[agent_name](env, seed=seed, **{**kwargs, **(overrides or {})})
+    cpu = time.process_time()
     start = time.perf_counter()
     agent.learn(steps)
     wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     seeds = FINAL_SEED + np.arange(N_FINAL)
     final = float(agent.evaluate(seeds)[0].mean())
     agent.restore_best()
@@ -100,6 +104,7 @@ def run_learning(name: str, seed: int, steps: int | None = None) -> dict[str, An
     result = {
         "experiment": name, "seed": seed, "env": env_id, "steps": steps, "final": final,
         "kept": kept, "kept_step": agent.best_step, "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1), "overrides": overrides or {},
         "curve": [(s, round(m, 2)) for s, m, _ in agent.eval_history],
     }  # fmt: skip
     if env_id.startswith("stateful_rl/Occluded"):
@@ -110,6 +115,21 @@ def run_learning(name: str, seed: int, steps: int | None = None) -> dict[str, An
         result["memory_score_kept"] = memory_score(kept, ref["memoryless"], ref["oracle"])
         result["memory_score_final"] = memory_score(final, ref["memoryless"], ref["oracle"])
     return result
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["gamma=0.95", "encoder=\"gru\""]`` -> ``{"gamma": 0.95, "encoder": "gru"}`` (values are
+    JSON; a value that is not JSON is taken as a string)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def markdown_row(cells: list[Any], header: bool = False) -> None:
@@ -199,6 +219,10 @@ def main() -> None:
     learn.add_argument("experiments", nargs="+", choices=sorted(EXPERIMENTS))
     learn.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     learn.add_argument("--steps", type=int, help="env steps (default: the experiment's)")
+    learn.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=JSON",
+        help='hyper-parameter overrides, e.g. gamma=0.95 encoder_kwargs=\'{"hidden_size": 32}\'',
+    )  # fmt: skip
     sub.add_parser("table", help="print the stored results")
     speed = sub.add_parser("speed", help="steps/s against SB3 DQN and sb3-contrib RecurrentPPO")
     speed.add_argument("--repeats", type=int, default=3)
@@ -211,7 +235,7 @@ def main() -> None:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         for name in args.experiments:
             for seed in args.seeds:
-                result = run_learning(name, seed, args.steps)
+                result = run_learning(name, seed, args.steps, parse_overrides(args.set))
                 print(json.dumps({k: v for k, v in result.items() if k != "curve"}), flush=True)
                 with args.results.open("a") as f:
                     f.write(json.dumps(result) + "\n")

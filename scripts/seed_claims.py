@@ -1,7 +1,7 @@
 """The seed's eight claims, reproduced: ``docs/seed_claims.md`` with figures and numbers.
 
 Every number and figure comes from a seeded computation in this file (or from the saved
-agent run under ``docs/saved_runs/``); results are kept in ``docs/seed_claims.json`` so that
+agent runs under ``docs/saved_runs/``); results are kept in ``docs/seed_claims.json`` so that
 rerunning some claims updates their sections and keeps the others.
 
     python -m stateful_rl.seed_claims                   # all claims, full budgets
@@ -671,49 +671,97 @@ def claim7_cpg(budget: Budget, figures: Path) -> ClaimResult:
 
 
 # ---------------------------------------------------------------- claim 8
+NFQ_RUN = Path("docs/saved_runs/nfq_cartpole_novel.json")
+NFQ_AGENTS = {"esn-nfq": "ESN-NFQ (300-unit reservoir, ridge head)", "nfq": "feed-forward NFQ"}
+
+
+def load_run(path: Path, command: str) -> dict[str, Any]:
+    """A saved run's JSON; FileNotFoundError naming ``command`` (which writes it) if absent."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} missing: run `{command}`")
+    return json.loads(path.read_text())
+
+
+def nfq_rows(run: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The saved NFQ benchmark rows (one per seed) per agent, keyed as ``NFQ_AGENTS``."""
+    return {name: [r for r in run["rows"] if r["what"].split()[0] == name] for name in NFQ_AGENTS}
+
+
 def claim8_agents(budget: Budget, figures: Path) -> ClaimResult:
     from stateful_rl.explain_agent import RUN_DIR
 
     path = RUN_DIR / "learning.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} missing: run `python -m stateful_rl.explain_agent train`")
-    runs = json.loads(path.read_text())
-    fig, ax = plt.subplots(figsize=(7, 4))
+    runs = load_run(path, "python -m stateful_rl.explain_agent train")
+    nfq_run = load_run(NFQ_RUN, "python -m stateful_rl.bench_nfq novel")
+    fig, (ax, nx) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=[2, 1])
     rows = []
     for name, run in runs["agents"].items():
         steps, mean = zip(*[(s, m) for s, m, _ in run["curve"]], strict=True)
         ax.plot(steps, mean, "o-", ms=3, label=name)
-        rows.append([name, run["steps"], run["kept"], run["memory_score_kept"]])
+        rows.append(
+            ["OccludedTracking-v0", name, run["steps"], 1, run["kept"], run["memory_score_kept"]]
+        )
     styles = {"memoryless": "--", "kalman": "-.", "oracle": ":"}
     for name, value in runs["references"].items():
         ax.axhline(value, ls=styles.get(name, "-"), lw=1, color="k", label=f"{name} (reference)")
-        rows.append([f"reference policy: {name}", "–", value, "–"])
+        rows.append(["OccludedTracking-v0", f"reference policy: {name}", "–", "–", value, "–"])
     ax.set(xlabel="env steps", ylabel="mean return (20 episodes)", title="OccludedTracking-v0")
     ax.legend(fontsize=8, loc="lower right")
+    kept = {name: [r["kept"] for r in seeds] for name, seeds in nfq_rows(nfq_run).items()}
+    for i, (name, values) in enumerate(kept.items()):
+        nx.plot(np.full(len(values), i), values, "o", alpha=0.7)
+        per_seed = " / ".join(f"{v:.0f}" for v in values)
+        steps = nfq_run["rows"][0]["collected"]  # the same budget for every row
+        rows.append(["CartPoleNoVel-v0", NFQ_AGENTS[name], steps, len(values), per_seed, "–"])
+    nx.axhline(400, ls="--", lw=1, color="k", label="criterion: 400")
+    nx.legend(fontsize=8, loc="center right")
+    nx.set(
+        xticks=range(len(kept)),
+        xticklabels=[NFQ_AGENTS[n].split(" (")[0] for n in kept],
+        xlim=(-0.5, len(kept) - 0.5),
+        ylim=(0, 520),
+        ylabel="kept model: mean return (100 fresh episodes)",
+        title="CartPoleNoVel-v0, one dot per seed",
+    )
     save_figure(fig, figures / "claim8_agents.png")
     scores = {n: r["memory_score_kept"] for n, r in runs["agents"].items()}
     recurrent = [scores[n] for n, r in runs["agents"].items() if r["recurrent"]]
     memoryless = [scores[n] for n, r in runs["agents"].items() if not r["recurrent"]]
-    holds = bool(recurrent and memoryless) and min(recurrent) >= 0.5 and max(memoryless) <= 0.2
+    dqn_holds = bool(recurrent and memoryless) and min(recurrent) >= 0.5 and max(memoryless) <= 0.2
+    feed_forward = kept["nfq"]
+    recurrent_solved = sum(v >= 400 for v in kept["esn-nfq"])
+    nfq_holds = recurrent_solved >= 3 and bool(feed_forward) and max(feed_forward) < 200
+    commands = "; ".join(f"`{c}`" for cs in nfq_run["commands"].values() for c in cs)
     return ClaimResult(
         8,
         "Recurrent value-based agents solve a partially observable task that memoryless "
         "ones cannot",
         "On OccludedTracking-v0 (43% of steps occluded) a recurrent DQN closes most of the gap "
-        "between the memoryless reference policy and the oracle, a feed-forward DQN does not.",
-        "memory score ≥ 0.5 for the recurrent agent, ≤ 0.2 for the feed-forward one",
-        holds,
-        {"memory_score": scores, **{k: runs[k] for k in ("references",)}},
+        "between the memoryless reference policy and the oracle, a feed-forward DQN does not; "
+        "on CartPole without velocities NFQ over an echo-state reservoir balances the pole, "
+        "feed-forward NFQ does not.",
+        "DQN: memory score ≥ 0.5 for the recurrent agent, ≤ 0.2 for the feed-forward one; "
+        "NFQ: ESN-NFQ kept ≥ 400 in ≥ 3 of 5 seeds, feed-forward NFQ kept < 200 in every seed",
+        dqn_holds and nfq_holds,
+        {"memory_score": scores, "references": runs["references"], "nfq_kept": kept},
         markdown_table(
-            ["agent", "env steps", "mean return (100 fresh episodes)", "memory score"], rows
+            [
+                "task",
+                "agent",
+                "env steps",
+                "seeds",
+                "mean return (100 fresh episodes; NFQ: kept model, per seed)",
+                "memory score",
+            ],
+            rows,
         ),
         ["claim8_agents.png"],
         "Memory score = (R − R_memoryless) / (R_oracle − R_memoryless) on 100 fresh episodes "
-        "(reference policies of `stateful_rl.envs.reference_policies`). Runs saved in "
+        "(reference policies of `stateful_rl.envs.reference_policies`). DQN runs saved in "
         f"`{path}` by `python -m stateful_rl.explain_agent train` (one seed, 0: a single "
-        "run, not a spread over seeds). The NFQ half of the seed's claim (RecurrentNFQ "
-        "against NFQ on CartPole without velocities) is not reproduced here: it is the "
-        "NFQ benchmark's `python -m stateful_rl.bench_nfq novel`.",
+        f"run, not a spread over seeds). NFQ rows saved in `{NFQ_RUN}` (copied from the NFQ "
+        f"benchmark's output) by {commands}; {nfq_run['settings']['common']}. ESN-NFQ: "
+        f"{nfq_run['settings']['esn-nfq']}. Feed-forward NFQ: {nfq_run['settings']['nfq']}.",
     )
 
 
@@ -724,8 +772,8 @@ def render(results: dict[int, ClaimResult]) -> str:
         "# The seed's claims, reproduced",
         "",
         "Generated by `python -m stateful_rl.seed_claims` from seeded computations (and the "
-        "saved agent run in `docs/saved_runs/`); do not edit by hand. Each section: the claim, the "
-        "command that reproduces it, the figure, the numbers, and whether they meet the "
+        "saved agent runs in `docs/saved_runs/`); do not edit by hand. Each section: the claim, "
+        "the command that reproduces it, the figure, the numbers, and whether they meet the "
         "stated criterion.",
         "",
         "| claim | holds | wall seconds (2 shared, loaded cores) |",

@@ -122,3 +122,13 @@ def test_claim8_needs_the_saved_run(tmp_path, monkeypatch):
     monkeypatch.setattr(explain_agent, "RUN_DIR", tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="explain_agent train"):
         sc.claim8_agents(QUICK, tmp_path)
+
+
+def test_claim8_reads_both_saved_runs(tmp_path, monkeypatch):
+    result = sc.claim8_agents(QUICK, tmp_path)
+    kept = result.numbers["nfq_kept"]
+    assert sum(v >= 400 for v in kept["esn-nfq"]) >= 3 and max(kept["nfq"]) < 200, kept
+    assert "CartPoleNoVel-v0 | feed-forward NFQ | 30000 | 3 |" in result.table
+    monkeypatch.setattr(sc, "NFQ_RUN", tmp_path / "missing.json")
+    with pytest.raises(FileNotFoundError, match="bench_nfq novel"):
+        sc.claim8_agents(QUICK, tmp_path)
