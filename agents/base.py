@@ -319,16 +319,14 @@ class BaseAgent(ABC):
         n = len(flat)
         explore = self.rng.random(n) < epsilon
         random_actions = self.rng.integers(0, self.n_actions, n)
-        if self.recurrent or not explore.all():
-            with torch.no_grad():
-                start = torch.as_tensor(episode_start, device=self.device)
-                greedy, state = self._greedy_actions(self._obs_tensor(flat), state, start)
-                actions = np.where(explore, random_actions, greedy.cpu().numpy())
-                if self.recurrent:
-                    taken = torch.as_tensor(actions, device=self.device)
-                    state = self._record_actions(state, taken)
-        else:
-            actions = random_actions
+        if not self.recurrent and explore.all():
+            return random_actions, state  # no network call while every env explores
+        with torch.no_grad():
+            start = torch.from_numpy(episode_start).to(self.device)
+            greedy, state = self._greedy_actions(self._obs_tensor(flat), state, start)
+            actions = np.where(explore, random_actions, greedy.cpu().numpy())
+            if self.recurrent:
+                state = self._record_actions(state, torch.from_numpy(actions).to(self.device))
         return actions, state
 
     def predict(

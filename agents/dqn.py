@@ -184,9 +184,10 @@ class DQN(BaseAgent):
 
     def _optimize(self, loss: torch.Tensor) -> None:
         """One Adam step on ``loss`` with gradient-norm clipping."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         params = self.optimizer.param_groups[0]["params"]
+        for p in params:  # zero_grad(set_to_none=True) without its per-call profiler hooks
+            p.grad = None
+        loss.backward()
         clip_grad_norm([p.grad for p in params if p.grad is not None], self.config.max_grad_norm)
         self.optimizer.step()
         self._n_updates += 1

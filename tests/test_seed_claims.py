@@ -1,13 +1,14 @@
 """One fast check per seed claim (scripts/seed_claims.py), and the report's framework.
 
-Claim 8 (recurrent vs memoryless agents after 100k env steps) is too long for the default
-suite: it is only in the report (docs/seed_claims.md, from the saved run in docs/saved_runs/).
+Claim 8's learning runs (recurrent vs memoryless DQN and NFQ) are too long for the default
+suite: the report reads them from docs/saved_runs/, and the test checks that reading.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,6 +126,7 @@ def test_claim8_needs_the_saved_run(tmp_path, monkeypatch):
 
 
 def test_claim8_reads_both_saved_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(Path(__file__).parents[1])  # the saved runs' paths are repo-relative
     result = sc.claim8_agents(QUICK, tmp_path)
     kept = result.numbers["nfq_kept"]
     assert sum(v >= 400 for v in kept["esn-nfq"]) >= 3 and max(kept["nfq"]) < 200, kept
