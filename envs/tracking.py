@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
+
 from stateful_rl.envs.kalman import KalmanFilter, reflect_state
 from stateful_rl.envs.kernels import clip, reflect
 from stateful_rl.envs.vector import (

@@ -20,6 +20,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import gymnasium as gym
 import numpy as np
+
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.bench_common import steps_per_second
 

@@ -11,9 +11,10 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-import stateful_rl.envs  # noqa: F401  (registers the ids)
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.envs.registration import MEMORY_ENVS
 
 TRACKING = "stateful_rl/OccludedTracking-v0"

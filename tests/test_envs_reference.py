@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from stateful_rl.envs.kalman import KalmanFilter, reflect_state
 from stateful_rl.envs.reference_policies import (
     evaluate_reference_policies,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-import stateful_rl.envs  # noqa: F401  (registers the ids)
 from gymnasium.vector import AutoresetMode
+
+import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.envs.tracking import CHUNK, OccludedTrackingVectorEnv
 
 TRACKING = "stateful_rl/OccludedTracking-v0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.envs.wrappers import Flicker, MaskObservation, OcclusionWindows, make_memory_env
 

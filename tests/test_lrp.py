@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from stateful_rl.encoders.attribution import gradient_x_input, integrated_gradients
 from stateful_rl.encoders.lrp import lrp_linear, lstm_lrp, lstm_lrp_from_output
-from torch import nn
 
 # ---------------------------------------------------------------------------------------
 # Reference: Arras et al. (2017) LRP_for_LSTM, one sequence, one direction, plain loops.
