@@ -81,7 +81,32 @@ class RecurrentDQNConfig(DQNConfig):
             )
 
 
-class RecurrentDQN(DQN):
+class PreviousActionInputs:
+    """Acting with the previous action appended to the observation (one-hot; zeros at an
+    episode start), shared by the recurrent agents (RecurrentDQN, RecurrentNFQ).
+
+    The recurrent state is the encoder's state tensors followed by the previous actions
+    ``[N]`` (−1: none). Needs ``self.encoder``, ``self.device``, ``self.n_actions`` and
+    ``self.config.prev_action_input``.
+    """
+
+    def _initial_state(self, n: int) -> State:
+        """Encoder state tensors, then the previous actions ``[N]`` (−1: none)."""
+        prev = torch.full((n,), -1, dtype=torch.long, device=self.device)
+        return (*self.encoder.initial_state(n, self.device), prev)
+
+    def _record_actions(self, state: State, actions: torch.Tensor) -> State:
+        return (*state[:-1], actions.long())
+
+    def _inputs(self, obs: torch.Tensor, prev_actions: torch.Tensor) -> torch.Tensor:
+        """Normalised ``obs[..., F]`` and the one-hot ``prev_actions[...]`` (−1: zeros)."""
+        if not self.config.prev_action_input:
+            return obs
+        one_hot = F.one_hot(prev_actions.clamp(min=0), self.n_actions).to(obs.dtype)
+        return torch.cat([obs, one_hot * (prev_actions >= 0).unsqueeze(-1)], dim=-1)
+
+
+class RecurrentDQN(PreviousActionInputs, DQN):
     """DQN on sequences with a recurrent encoder (R2D2-style replay); see the module docstring.
 
     Example::
@@ -125,21 +150,6 @@ class RecurrentDQN(DQN):
         return ReplayBuffer(cfg.buffer_size, n_envs, self.obs_dim, shapes, cfg.sequence_stride)
 
     # ----------------------------------------------------------------- acting
-    def _initial_state(self, n: int) -> State:
-        """Encoder state tensors, then the previous actions ``[N]`` (−1: none)."""
-        prev = torch.full((n,), -1, dtype=torch.long, device=self.device)
-        return (*self.encoder.initial_state(n, self.device), prev)
-
-    def _record_actions(self, state: State, actions: torch.Tensor) -> State:
-        return (*state[:-1], actions.long())
-
-    def _inputs(self, obs: torch.Tensor, prev_actions: torch.Tensor) -> torch.Tensor:
-        """Normalised ``obs[..., F]`` and the one-hot ``prev_actions[...]`` (−1: zeros)."""
-        if not self.config.prev_action_input:
-            return obs
-        one_hot = F.one_hot(prev_actions.clamp(min=0), self.n_actions).to(obs.dtype)
-        return torch.cat([obs, one_hot * (prev_actions >= 0).unsqueeze(-1)], dim=-1)
-
     def _greedy_actions(
         self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
     ) -> tuple[torch.Tensor, State]:

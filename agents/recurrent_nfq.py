@@ -33,7 +33,7 @@ from torch import nn
 
 from stateful_rl.agents.base import State
 from stateful_rl.agents.nfq import NFQ, NFQConfig, QNetwork, rprop_fit
-from stateful_rl.agents.recurrent_dqn import RecurrentDQN
+from stateful_rl.agents.recurrent_dqn import PreviousActionInputs
 from stateful_rl.agents.replay import SequenceBatch
 from stateful_rl.agents.spaces import flatten_observations
 from stateful_rl.encoders import make_encoder
@@ -100,7 +100,7 @@ class RidgeQHead(nn.Module):
                 readout.partial_fit(features[take], targets[take, None]).solve()
 
 
-class RecurrentNFQ(NFQ):
+class RecurrentNFQ(PreviousActionInputs, NFQ):
     """NFQ over whole episodes with a recurrent encoder (see the module docstring).
 
     Example::
@@ -112,11 +112,6 @@ class RecurrentNFQ(NFQ):
     config_class = RecurrentNFQConfig
     config: RecurrentNFQConfig
     recurrent = True
-
-    # Acting with the previous action appended is RecurrentDQN's, shared as is.
-    _initial_state = RecurrentDQN._initial_state
-    _record_actions = RecurrentDQN._record_actions
-    _inputs = RecurrentDQN._inputs
 
     def _build(self) -> None:
         cfg = self.config
