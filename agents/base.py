@@ -20,7 +20,8 @@ How a new agent subclasses :class:`BaseAgent` (DQN, RecurrentDQN and NFQ do this
 3. Implement ``_modules()``: the ``nn.Module`` s saved in the zip (their buffers, e.g. an
    echo-state reservoir, are saved with them) and restored by ``load``/``restore_best``.
 4. Implement ``_greedy_actions(obs[N, F], state, episode_start[N])`` returning greedy
-   actions ``[N]`` (long tensor) and the next state; it runs under ``torch.no_grad``.
+   actions ``[N]`` (long tensor) and the next state; it runs under ``torch.no_grad``
+   (``episode_start`` is None for agents that are not recurrent).
    Recurrent agents also override ``_initial_state(n)`` and ``_record_actions`` and set
    ``recurrent = True``.
 5. Implement ``_after_step(before)``: called after every vector step of ``learn`` with
@@ -221,9 +222,10 @@ class BaseAgent(ABC):
 
     @abstractmethod
     def _greedy_actions(
-        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
+        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor | None
     ) -> tuple[torch.Tensor, State]:
-        """Greedy actions ``[N]`` for normalised ``obs[N, F]`` and the next state."""
+        """Greedy actions ``[N]`` for normalised ``obs[N, F]`` and the next state
+        (``episode_start[N]``: bool tensor for recurrent agents, else None)."""
 
     @abstractmethod
     def _make_replay_buffer(self, n_envs: int) -> ReplayBuffer:
@@ -322,7 +324,7 @@ class BaseAgent(ABC):
         if not self.recurrent and explore.all():
             return random_actions, state  # no network call while every env explores
         with torch.no_grad():
-            start = torch.from_numpy(episode_start).to(self.device)
+            start = torch.from_numpy(episode_start).to(self.device) if self.recurrent else None
             greedy, state = self._greedy_actions(self._obs_tensor(flat), state, start)
             actions = np.where(explore, random_actions, greedy.cpu().numpy())
             if self.recurrent:
@@ -417,11 +419,12 @@ class BaseAgent(ABC):
         self._last_obs = obs
         self._ep_return += np.where(valid, rewards, 0.0)
         self._ep_length += valid
-        for i in np.flatnonzero(self._autoreset):
-            self.ep_info_buffer.append((float(self._ep_return[i]), int(self._ep_length[i])))
-        self._ep_return[self._autoreset] = 0.0
-        self._ep_length[self._autoreset] = 0
-        n_new = int(valid.sum())
+        if self._autoreset.any():
+            for i in np.flatnonzero(self._autoreset):
+                self.ep_info_buffer.append((float(self._ep_return[i]), int(self._ep_length[i])))
+            self._ep_return[self._autoreset] = 0.0
+            self._ep_length[self._autoreset] = 0
+        n_new = int(np.count_nonzero(valid))
         self.num_timesteps += n_new
         return n_new
 

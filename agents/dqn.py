@@ -7,8 +7,11 @@ Loss: Huber (or MSE) between ``Q(s_t, a_t)`` and the n-step target
 final observation after truncation).
 
 Speed: one training phase (``gradient_steps`` updates) samples all its batches at once and
-evaluates the target network on all of them in one forward pass (the target network does
-not change inside a phase); acting does no module mode switches (no dropout or batch norm).
+evaluates the target network once per distinct bootstrap observation of the phase, in one
+forward pass (the target network does not change inside a phase). Target updates due
+between phases are applied when the next phase starts: the online network does not change
+in between, so the result is the same as applying each on time. Acting does no module mode
+switches (no dropout or batch norm).
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ class DQN(BaseAgent):
 
     config_class = DQNConfig
     config: DQNConfig
+    _target_updates_due = 0  # target updates since the last training phase
 
     def _build(self) -> None:
         cfg = self.config
@@ -139,7 +143,7 @@ class DQN(BaseAgent):
             target.load_state_dict(online.state_dict())
 
     def _greedy_actions(
-        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
+        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor | None
     ) -> tuple[torch.Tensor, State]:
         return self.q_net(obs).argmax(dim=1), state
 
@@ -151,19 +155,25 @@ class DQN(BaseAgent):
         self.exploration_rate = cfg.exploration_initial_eps + progress * (
             cfg.exploration_final_eps - cfg.exploration_initial_eps
         )
-        if multiples_crossed(cfg.target_update_interval, before, now):
-            self._update_target()
+        self._target_updates_due += multiples_crossed(cfg.target_update_interval, before, now)
         if now > cfg.learning_starts:
             n_updates = multiples_crossed(cfg.train_freq, before, now) * cfg.gradient_steps
             if n_updates:
+                if self._target_updates_due:
+                    self._update_target(self._target_updates_due)
+                    self._target_updates_due = 0
                 self._train(n_updates)
 
     @torch.no_grad()
-    def _update_target(self) -> None:
-        """``θ' ← τ θ + (1 − τ) θ'`` for every parameter (a copy when ``τ = 1``)."""
-        online, target = list(self.q_modules()), list(self.target_modules())
-        for m, t in zip(online, target, strict=True):
-            torch._foreach_lerp_(list(t.parameters()), list(m.parameters()), self.config.tau)
+    def _update_target(self, times: int = 1) -> None:
+        """``θ' ← τ θ + (1 − τ) θ'`` ``times`` times for every parameter (the online θ is
+        the same each time: one copy when ``τ = 1``)."""
+        online = [p for m in self.q_modules() for p in m.parameters()]
+        target = [p for m in self.target_modules() for p in m.parameters()]
+        if self.config.tau == 1.0:
+            times = min(times, 1)
+        for _ in range(times):
+            torch._foreach_lerp_(target, online, self.config.tau)
 
     def q_modules(self) -> list[nn.Module]:
         """The trained modules (their parameters are optimised and copied to the target)."""
@@ -207,25 +217,25 @@ class DQN(BaseAgent):
 
     def _train(self, n_updates: int) -> None:
         """One training phase: ``n_updates`` gradient steps on fresh batches."""
-        cfg, size = self.config, self.config.batch_size
+        cfg = self.config
         batch = self.replay_buffer.sample_transitions(
-            n_updates * size, self.rng, cfg.n_step, cfg.gamma
+            n_updates * cfg.batch_size, self.rng, cfg.n_step, cfg.gamma, distinct_next=True
         ).to_torch(self.device)
-        obs, next_obs = self._normalize(batch.obs), self._normalize(batch.next_obs)
-        with torch.no_grad():
-            next_q = self.target_net(next_obs)  # all targets of the phase in one pass
-            if not cfg.double:
-                targets = batch.returns + batch.discounts * self._bootstrap(next_q, None)
+        next_obs = self._normalize(batch.next_obs)
+        with torch.no_grad():  # all targets of the phase: one pass over distinct observations
+            next_q = self.target_net(next_obs)[batch.next_index]
+            targets = batch.returns + batch.discounts * self._bootstrap(next_q, None)
+        phase = (self._normalize(batch.obs), batch.actions.unsqueeze(1), targets, next_q,
+                 batch.next_index, batch.returns, batch.discounts)  # fmt: skip
         losses = []
-        for u in range(n_updates):
-            part = slice(u * size, (u + 1) * size)
-            if cfg.double:
+        for obs, actions, target, target_next_q, next_index, returns, discounts in zip(
+            *(t.chunk(n_updates) for t in phase), strict=True
+        ):
+            if cfg.double:  # the online arg-max uses the online network of this update
                 with torch.no_grad():
-                    boot = self._bootstrap(next_q[part], self.q_net(next_obs[part]))
-                target = batch.returns[part] + batch.discounts[part] * boot
-            else:
-                target = targets[part]
-            q = self.q_net(obs[part]).gather(1, batch.actions[part, None]).squeeze(1)
+                    boot = self._bootstrap(target_next_q, self.q_net(next_obs[next_index]))
+                target = returns + discounts * boot
+            q = self.q_net(obs).gather(1, actions).squeeze(1)
             loss = self._td_loss(q, target)
             self._optimize(loss)
             losses.append(loss.detach())

@@ -237,7 +237,7 @@ class NFQ(BaseAgent):
         return self._q(self._obs_tensor(flat)).cpu().numpy()
 
     def _greedy_actions(
-        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
+        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor | None
     ) -> tuple[torch.Tensor, State]:
         return self._best(self._q(obs))[1], state
 

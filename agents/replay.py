@@ -56,6 +56,8 @@ class Batch:
         """The same batch as tensors on ``device`` (one transfer per array)."""
 
         def convert(value):
+            if value is None:
+                return None
             if isinstance(value, tuple):
                 return tuple(convert(v) for v in value)
             return torch.as_tensor(value).to(device, non_blocking=True)
@@ -66,13 +68,18 @@ class Batch:
 @dataclass
 class TransitionBatch(Batch):
     """``B`` n-step transitions: ``obs[B, F]``, ``actions[B]``, ``returns[B]``,
-    ``next_obs[B, F]`` (the bootstrap observation, m ≤ n slots later), ``discounts[B]``."""
+    ``next_obs[B, F]`` (the bootstrap observation, m ≤ n slots later), ``discounts[B]``.
+
+    With ``next_index[B]`` set, ``next_obs[U, F]`` holds each distinct bootstrap
+    observation once and transition ``i`` bootstraps from ``next_obs[next_index[i]]``.
+    """
 
     obs: np.ndarray
     actions: np.ndarray
     returns: np.ndarray
     next_obs: np.ndarray
     discounts: np.ndarray
+    next_index: np.ndarray | None = None
 
 
 @dataclass
@@ -197,22 +204,34 @@ class ReplayBuffer:
         return tt[keep], ee[keep]
 
     def transitions(
-        self, t: np.ndarray, env: np.ndarray, n_step: int, gamma: float
+        self, t: np.ndarray, env: np.ndarray, n_step: int, gamma: float, distinct_next: bool = False
     ) -> TransitionBatch:
-        """The n-step transitions that start at unwrapped slots ``t[B]`` of envs ``env[B]``."""
+        """The n-step transitions that start at unwrapped slots ``t[B]`` of envs ``env[B]``;
+        ``distinct_next``: store each bootstrap slot once (``next_index`` set)."""
         returns, offset, discounts = n_step_returns(*self._windows(t, env, n_step), gamma)
+        next_rows = ((t + offset) % self.slots) * self.n_envs + env  # rows of obs [C * N, F]
+        next_index = None
+        if distinct_next:
+            next_rows, next_index = np.unique(next_rows, return_inverse=True)
         return TransitionBatch(
             obs=self.obs[t % self.slots, env],
             actions=self.actions[t % self.slots, env],
             returns=returns,
-            next_obs=self.obs[(t + offset) % self.slots, env],
+            next_obs=self.obs.reshape(-1, self.obs.shape[-1])[next_rows],
             discounts=discounts,
+            next_index=next_index,
         )
 
     def sample_transitions(
-        self, batch_size: int, rng: np.random.Generator, n_step: int, gamma: float
+        self,
+        batch_size: int,
+        rng: np.random.Generator,
+        n_step: int,
+        gamma: float,
+        distinct_next: bool = False,
     ) -> TransitionBatch:
-        """``batch_size`` uniform n-step transitions (the newest ``n_step`` slots excluded)."""
+        """``batch_size`` uniform n-step transitions (the newest ``n_step`` slots excluded);
+        ``distinct_next`` as in :meth:`transitions`."""
         low, high = self.oldest, self.head - n_step
         if high <= low:
             raise ValueError(f"the buffer holds {self.head} steps, need more than {n_step}")
@@ -223,7 +242,7 @@ class ReplayBuffer:
             t[bad] = rng.integers(low, high, int(bad.sum()))
             env[bad] = rng.integers(0, self.n_envs, int(bad.sum()))
             bad = ~self.valid[t % self.slots, env]
-        return self.transitions(t, env, n_step, gamma)
+        return self.transitions(t, env, n_step, gamma, distinct_next)
 
     def sequence_starts(self, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Every stride-aligned sequence of ``length`` slots inside the buffer: unwrapped

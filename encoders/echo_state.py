@@ -12,11 +12,15 @@ with a fraction ``input_connectivity`` of non-zeros.
 
 from __future__ import annotations
 
+import math
 import warnings
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 import torch
+from numba import types
+from numba.extending import overload
 
 from stateful_rl.encoders.base import State, StateEncoder
 
@@ -108,7 +112,7 @@ class EchoStateEncoder(StateEncoder):
         self.input_dim = input_dim
         self.features_dim = units
         self.leak_rate = leak_rate
-        self._scipy_cache: tuple[tuple[int, int], sp.csr_array] | None = None
+        self._kernel_cache: tuple[tuple[int, int], tuple[np.ndarray, ...]] | None = None
         if weights is None:
             weights = random_reservoir(
                 input_dim,
@@ -171,34 +175,29 @@ class EchoStateEncoder(StateEncoder):
         """``h = 0``: one tensor ``[B, N]``."""
         return (torch.zeros(batch_size, self.features_dim, device=device, dtype=self.w_in.dtype),)
 
-    def _scipy_w(self) -> sp.csr_array:
-        """``W`` as a scipy CSR array sharing the buffers' memory (rebuilt when they change)."""
-        key = (self.w_values.data_ptr(), self.w_values._version)
-        if self._scipy_cache is None or self._scipy_cache[0] != key:
-            parts = (self.w_values.numpy(), self.w_cols.numpy(), self.w_rows.numpy())
-            shape = (self.features_dim, self.features_dim)
-            self._scipy_cache = (key, sp.csr_array(parts, shape=shape, copy=False))
-        return self._scipy_cache[1]
+    def _kernel_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``W``'s CSR parts for :func:`_run_reservoir`: ``indptr`` (uint32), column indices
+        and values; cached until the buffers change.
 
-    def _run_scipy(self, drive: np.ndarray, resets: np.ndarray, h: np.ndarray) -> np.ndarray:
-        """One sequence on CPU: ``drive[T, N]``, ``resets[T]``, ``h[N]`` -> states ``[T, N]``.
-
-        scipy's CSR mat-vec has the least per-call overhead: 2.6× faster per step than a
-        torch CSR step at N = 1000 here (and faster than the numba kernels tried).
+        Unsigned indices spare numba a negative-index check per load (1.5× faster here).
+        Columns are uint16 (6 bytes per non-zero with float32 values) while ``W`` fits in a
+        core's L2 cache (2 MB here); beyond it the loop waits on memory and uint8 gaps
+        between columns (:func:`_column_gaps`, 5 bytes) are 13% faster per step at N = 5000
+        (16% slower at N = 1000, where the running sum of gaps is the cost).
         """
-        w, alpha = self._scipy_w(), h.dtype.type(self.leak_rate)
-        out = np.empty_like(drive)
-        for t in range(drive.shape[0]):
-            if resets[t]:
-                h = np.zeros_like(h)
-            pre = w @ h
-            pre += drive[t]
-            np.tanh(pre, out=pre)
-            pre -= h  # h + α (tanh(.) - h), in place
-            pre *= alpha
-            pre += h
-            out[t] = h = pre
-        return out
+        key = (self.w_values.data_ptr(), self.w_values._version)
+        if self._kernel_cache is None or self._kernel_cache[0] != key:
+            parts = (self.w_values.numpy(), self.w_cols.numpy(), self.w_rows.numpy())
+            w = sp.csr_array(parts, shape=(self.features_dim,) * 2, copy=True)
+            w.sort_indices()  # gaps need ascending columns
+            rows, cols, values = w.indptr, w.indices, w.data
+            if 6 * w.nnz > 2**21:
+                rows, cols, values = _column_gaps(rows, cols, values)
+            else:
+                cols = cols.astype(np.uint16 if self.features_dim <= 2**16 else np.uint32)
+            rows = rows.astype(np.uint32 if rows[-1] < 2**32 else np.int64)
+            self._kernel_cache = (key, (rows, cols, values))
+        return self._kernel_cache[1]
 
     @torch.no_grad()
     def forward(
@@ -207,26 +206,157 @@ class EchoStateEncoder(StateEncoder):
         """``x[T, B, F]`` -> ``h[T, B, N]`` and the last ``h`` (no gradient: never trained).
 
         Several sequences (or a GPU, or a dense ``W``) run as torch ``addmm`` steps that
-        read ``W`` once for the whole batch; one sequence on CPU runs on scipy.
+        read ``W`` once for the whole batch; one sequence on CPU runs the whole time loop
+        in compiled code (:func:`_run_reservoir`).
         """
         self.check_input(x, episode_starts)
         x = x.to(self.w_in.dtype)
-        keep = (~episode_starts.bool()).to(x.dtype)  # [T, B]
-        drive = x @ self.w_in.T + self.bias  # [T, B, N]
         if x.shape[1] == 1 and x.device.type == "cpu" and hasattr(self, "w_rows"):
-            h0 = state[0][0].to(x.dtype).numpy()
+            drive = x[:, 0] @ self.w_in.T + self.bias  # [T, N]
+            h0 = state[0][0].detach().to(x.dtype).numpy()
             resets = episode_starts[:, 0].bool().numpy()
-            out = torch.from_numpy(self._run_scipy(drive[:, 0].numpy(), resets, h0))
+            alpha = h0.dtype.type(self.leak_rate)
+            out = _run_reservoir(*self._kernel_csr(), drive.numpy(), resets, h0, alpha)
+            out = torch.from_numpy(out)
             return out.unsqueeze(1), (out[-1:].clone(),)
-        drive = drive.transpose(1, 2)  # [T, N, B]: W @ h needs no transposes
-        h = state[0].to(x.dtype).T
-        w = self.w
+        keep = (~episode_starts.bool()).to(x.dtype)  # [T, B]
+        reset_steps = set(torch.nonzero(episode_starts.bool().any(1)).flatten().tolist())
+        drive = torch.matmul(self.w_in, x.transpose(1, 2)).add_(self.bias[:, None])  # [T, N, B]
+        h = state[0].to(x.dtype).T  # [N, B]: W @ h needs no transposes
+        w, alpha = self.w, self.leak_rate
         out = torch.empty_like(drive)
         for t in range(x.shape[0]):
-            h = h * keep[t]
-            h = torch.lerp(h, torch.tanh(torch.addmm(drive[t], w, h)), self.leak_rate)
-            out[t] = h
+            if t in reset_steps:
+                h = h * keep[t]
+            # tanh(z) = 2σ(2z) - 1: torch's CPU sigmoid is ~6× faster than its tanh
+            s = torch.addmm(drive[t], w, h, beta=2, alpha=2).sigmoid_()
+            h = torch.add(s.mul_(2 * alpha).sub_(alpha), h, alpha=1 - alpha, out=out[t])
         return out.transpose(1, 2), (h.T.contiguous(),)
+
+
+def _tanh(x: float) -> float:
+    """``tanh`` inside compiled code: :func:`_tanh_float32` for float32, else ``math.tanh``."""
+    return math.tanh(x)
+
+
+@overload(_tanh)
+def _tanh_by_type(x):  # no annotations: numba requires the implementations' exact signature
+    """Pick the implementation by numba type at compile time."""
+    if x == types.float32:
+        return lambda x: _tanh_float32(x)
+    return lambda x: math.tanh(x)
+
+
+def _column(indices: np.ndarray, k: int, previous: int) -> int:
+    """Column of non-zero ``k`` inside compiled code: ``previous + indices[k]`` when the
+    indices are uint8 gaps (:func:`_column_gaps`), else ``indices[k]``."""
+    return indices[k]
+
+
+@overload(_column)
+def _column_by_type(indices, k, previous):  # no annotations: as _tanh_by_type
+    """Pick gap or absolute indexing by the indices' dtype at compile time."""
+    if indices.dtype == types.uint8:
+        return lambda indices, k, previous: previous + indices[k]
+    return lambda indices, k, previous: indices[k]
+
+
+def _column_gaps(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR with sorted columns -> ``(indptr, gaps, values)``: each column as a uint8 gap
+    from the row's previous one (the first from 0); a gap over 255 is bridged by extra
+    entries of gap 255 and value 0 (they add 0 × h_j to the sum)."""
+    previous = np.concatenate([[0], indices[:-1]]).astype(np.int64)
+    starts = indptr[:-1][indptr[:-1] < len(indices)]
+    previous[starts] = 0
+    gaps = indices.astype(np.int64) - previous
+    fillers = np.maximum(gaps - 1, 0) // 255
+    position = np.cumsum(fillers + 1) - 1  # where each real entry lands
+    out_gaps = np.full(position[-1] + 1 if len(position) else 0, 255, dtype=np.uint8)
+    out_values = np.zeros(len(out_gaps), dtype=data.dtype)
+    out_gaps[position] = gaps - 255 * fillers
+    out_values[position] = data
+    out_indptr = np.concatenate([[0], position + 1])[indptr]
+    return out_indptr, out_gaps, out_values
+
+
+@numba.njit(cache=True, nogil=True)
+def _tanh_float32(x: np.float32) -> np.float32:
+    """``tanh`` to float32 accuracy by Eigen's rational approximation (``ptanh_float``:
+    odd degree-13 numerator over even degree-6 denominator, clamped at ±7.905): 1.4× faster
+    per reservoir step than libm's ``tanhf`` at N = 1000."""
+    x = min(max(x, np.float32(-7.90531110763549805)), np.float32(7.90531110763549805))
+    x2 = x * x
+    p = np.float32(-2.76076847742355e-16)
+    for c in (2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08):
+        p = p * x2 + np.float32(c)
+    for c in (1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03):
+        p = p * x2 + np.float32(c)
+    q = np.float32(1.19825839466702e-06)
+    for c in (1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03):
+        q = q * x2 + np.float32(c)
+    return x * p / q
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_reservoir(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    drive: np.ndarray,
+    resets: np.ndarray,
+    h0: np.ndarray,
+    alpha: float,
+) -> np.ndarray:
+    """The leaky reservoir over one sequence: CSR ``W`` (``indptr``, ``indices``, ``data``),
+    ``drive[T, N]`` = ``W_in x_t + b``, ``resets[T]``, ``h0[N]`` -> states ``[T, N]``.
+
+    The whole time loop is compiled: per step, each row's sparse dot product keeps eight
+    independent partial sums (a single running sum waits on every add's latency), then the
+    leaky tanh update is fused into one pass. 1.5× faster per step than scipy's CSR mat-vec
+    plus numpy updates at N = 1000 and N = 5000 here.
+    """
+    steps, units = drive.shape
+    out = np.empty_like(drive)
+    zeros = np.zeros_like(h0)
+    pre = np.empty_like(h0)
+    zero = data.dtype.type(0)
+    h = h0
+    for t in range(steps):
+        if resets[t]:
+            h = zeros
+        for i in range(units):
+            s0, s1, s2, s3, s4, s5, s6, s7 = drive[t, i], zero, zero, zero, zero, zero, zero, zero
+            k, end = indptr[i], indptr[i + 1]
+            j = np.uint32(0)  # the row's current column when the indices are gaps
+            while k + 8 <= end:
+                j0 = _column(indices, k, j)
+                j1 = _column(indices, k + 1, j0)
+                j2 = _column(indices, k + 2, j1)
+                j3 = _column(indices, k + 3, j2)
+                j4 = _column(indices, k + 4, j3)
+                j5 = _column(indices, k + 5, j4)
+                j6 = _column(indices, k + 6, j5)
+                j = _column(indices, k + 7, j6)
+                s0 += data[k] * h[j0]
+                s1 += data[k + 1] * h[j1]
+                s2 += data[k + 2] * h[j2]
+                s3 += data[k + 3] * h[j3]
+                s4 += data[k + 4] * h[j4]
+                s5 += data[k + 5] * h[j5]
+                s6 += data[k + 6] * h[j6]
+                s7 += data[k + 7] * h[j]
+                k += 8
+            while k < end:
+                j = _column(indices, k, j)
+                s0 += data[k] * h[j]
+                k += 1
+            pre[i] = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+        for i in range(units):
+            out[t, i] = h[i] + alpha * (_tanh(pre[i]) - h[i])
+        h = out[t]
+    return out
 
 
 def random_reservoir(

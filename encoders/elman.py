@@ -5,6 +5,9 @@
 The state and the features are the pre-activations ``r_t``; with ``σ`` = tanh this is
 ``nn.RNN`` with ``h_t = σ(r_t)``, with ``σ`` = identity it is the forward-Euler discretised
 linear system ``dr/dt = A r + B x``, ``W_rec = I + Δt A`` (:meth:`ElmanEncoder.from_dynamics`).
+A sequence with no reset after its first step runs as one fused ``nn.RNN`` kernel call for
+tanh and ReLU (``h_t`` for every ``t``), then ``r_t = W_in x_t + W_rec h_{t-1} + b`` in one
+batched matmul; resets inside a sequence run the exact step loop.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from stateful_rl.encoders.base import State, StateEncoder
 Activation = Literal["tanh", "relu", "linear"]
 RecurrentInit = Literal["eigen", "orthogonal"]
 _ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda r: r}
+_FUSED = {"tanh": torch.ops.aten.rnn_tanh.input, "relu": torch.ops.aten.rnn_relu.input}
 
 
 def leading_eigenvalue_modulus(matrix: torch.Tensor) -> float:
@@ -38,6 +42,8 @@ class ElmanEncoder(StateEncoder):
             ``leading_eigenvalue``; ``"orthogonal"``: an orthogonal matrix times it.
         leading_eigenvalue: modulus of the leading eigenvalue of ``W_rec`` at init.
         generator: torch generator for the initial weights (default: global RNG).
+        fused: run reset-free sequences as one fused ``nn.RNN`` kernel call (tanh and ReLU;
+            same outputs and gradients as the step loop, ~2× faster on CPU).
     """
 
     def __init__(
@@ -48,6 +54,7 @@ class ElmanEncoder(StateEncoder):
         init: RecurrentInit = "eigen",
         leading_eigenvalue: float = 0.95,
         generator: torch.Generator | None = None,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         if input_dim < 1 or hidden_size < 1:
@@ -66,6 +73,7 @@ class ElmanEncoder(StateEncoder):
         self.features_dim = hidden_size
         self.activation = activation
         self.sigma = _ACTIVATIONS[activation]
+        self.fused = fused
         bound = 1.0 / np.sqrt(input_dim)
         w_in = (torch.rand(hidden_size, input_dim, generator=generator) * 2 - 1) * bound
         self.w_in = nn.Parameter(w_in)
@@ -121,6 +129,12 @@ class ElmanEncoder(StateEncoder):
         drive = x @ self.w_in.T + self.bias  # W_in x_t + b for every t at once
         keep = (~episode_starts.bool()).unsqueeze(-1).to(x.dtype)
         r = state[0]
+        if self.fused and self.activation in _FUSED and not episode_starts[1:].any():
+            h0 = self.sigma(r * keep[0])
+            weights = [self.w_in, self.w_rec, self.bias, torch.zeros_like(self.bias)]
+            h, _ = _FUSED[self.activation](x, h0[None], weights, True, 1, 0.0, True, False, False)
+            outputs = drive + torch.cat([h0[None], h[:-1]]) @ self.w_rec.T
+            return outputs, (outputs[-1],)
         outputs = []
         for t in range(x.shape[0]):
             r = drive[t] + self.sigma(r * keep[t]) @ self.w_rec.T

@@ -1,17 +1,28 @@
-"""LSTM and GRU encoders on torch's fused kernels (cuDNN on GPU, ATen on CPU), with exact
-state resets inside a sequence.
+"""LSTM and GRU encoders on torch's fused kernels (cuDNN on GPU, oneDNN/ATen on CPU), with
+exact state resets inside a sequence.
 
 A reset-free batch is one ``nn.LSTM``/``nn.GRU`` call. Resets inside a batch run by
-``reset_mode``: ``"split"`` cuts the batch at the steps where any sequence starts an
-episode and makes one fused call per reset-free segment (zeroing the state of the sequences
-that start there): cheap with few reset steps, one call per step in the worst case.
-``"masked"`` (LSTM) runs one layer with a hand-written forward/backward that zeroes the
-state by a mask (:mod:`~stateful_rl.encoders.masked_lstm`): its cost does not grow with the
-number of resets. ``"loop"`` is the reference, one call per step. ``"auto"`` picks split,
-or masked on CPU when more than a quarter of the steps hold a start. Packing the reset-free
-pieces into one ``PackedSequence`` was 4× slower than a plain call on CPU (ATen's packed
-kernel), so it is not offered. ``python -m stateful_rl.bench_encoders lstm`` measures the
-modes against a plain reset-free call.
+``reset_mode``:
+
+- ``"saturate"`` (LSTM): still one fused call per layer. Two flag inputs are appended to
+  ``x`` with weights ±√(float max) on the input and forget gates, so a flagged step
+  saturates them to exactly 0 or 1: a *zeroing* step (i = f = 0: c = 0, h = 0) is
+  inserted before each reset, and lanes that had fewer resets are padded at the end with
+  *hold* steps (i = 0, f = 1: c kept; h_T is read from the last real output). Every gate
+  derivative is exactly 0 on the inserted steps, so outputs and gradients equal the
+  step loop; the cost is ``T + (most resets in one sequence)`` fused steps.
+- ``"split"`` cuts the batch at the steps where any sequence starts an episode and makes
+  one fused call per reset-free segment: one call per step in the worst case.
+- ``"masked"`` (LSTM) runs one layer with a hand-written forward/backward that zeroes the
+  state by a mask (:mod:`~stateful_rl.encoders.masked_lstm`).
+- ``"loop"`` is the reference, one call per step.
+
+``"auto"`` picks saturate for the LSTM on CPU (1.1-1.2× a plain reset-free ``nn.LSTM``
+forward+backward at T=80, B=32, H=128, reset probability 0.005-0.05 per step, against
+1.65-3.2× for split and 2.0× for masked) and split otherwise (the GRU's update cannot be
+zeroed by saturation; saturate is not yet measured on cuDNN). Packing the reset-free pieces
+into one ``PackedSequence`` was 4× slower than a plain call on CPU (ATen's packed kernel),
+so it is not offered. ``python -m stateful_rl.bench_encoders lstm`` measures the modes.
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ from torch import nn
 from stateful_rl.encoders.base import State, StateEncoder
 from stateful_rl.encoders.masked_lstm import MaskedLSTMFunction
 
-ResetMode = Literal["auto", "masked", "split", "loop"]
+ResetMode = Literal["auto", "saturate", "masked", "split", "loop"]
 
 
 class _FusedRecurrentEncoder(StateEncoder):
@@ -51,7 +62,7 @@ class _FusedRecurrentEncoder(StateEncoder):
                 f"{input_dim}, {hidden_size}, {num_layers}"
             )
         modes = (
-            ("auto", "masked", "split", "loop")
+            ("auto", "saturate", "masked", "split", "loop")
             if self.num_states == 2
             else ("auto", "split", "loop")
         )
@@ -89,9 +100,11 @@ class _FusedRecurrentEncoder(StateEncoder):
         steps = x.shape[0]
         reset_steps = (torch.nonzero(starts[1:].any(dim=1)).flatten() + 1).tolist()
         mode = self.reset_mode
-        if mode == "auto":  # split pays one call per reset step, masked a slower step
-            many = self.num_states == 2 and len(reset_steps) > steps / 4
-            mode = "masked" if many and x.device.type == "cpu" else "split"
+        if mode == "auto":
+            lstm_cpu = self.num_states == 2 and x.device.type == "cpu"
+            mode = "saturate" if lstm_cpu else "split"
+        if mode == "saturate" and reset_steps:
+            return self._saturated(x, state, starts)
         if mode == "masked" and reset_steps:
             return self._masked(x, state, starts)
         cuts = list(range(steps)) if mode == "loop" else [0, *reset_steps]
@@ -101,6 +114,48 @@ class _FusedRecurrentEncoder(StateEncoder):
             outputs.append(out)
         return torch.cat(outputs) if len(outputs) > 1 else outputs[0], state
 
+    def _layer_weights(self, layer: int) -> list[torch.Tensor]:
+        """``[W_ih, W_hh, b_ih, b_hh]`` of one layer."""
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        return [getattr(self.rnn, f"{name}_l{layer}") for name in names]
+
+    def _saturated(
+        self, x: torch.Tensor, state: State, starts: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
+        """Resets by saturated gates (LSTM only; see the module docstring): the steps of
+        sequence ``b`` move to lane times ``pos[t, b] = t + (resets of b in 1..t)``."""
+        steps, batch, _ = x.shape
+        hidden = self.features_dim
+        h0, c0 = self.reset_where(state, starts[0])
+        inner = starts.clone()
+        inner[0] = False  # a start at step 0 is the reset of the initial state above
+        pos = torch.arange(steps, device=x.device).unsqueeze(1) + inner.long().cumsum(0)
+        lanes = torch.arange(batch, device=x.device).expand(steps, batch)
+        length = int(pos[-1].max()) + 1
+        flags = x.new_zeros(length, batch, 2)  # [zeroing step, hold step]
+        reset_t, reset_b = torch.nonzero(inner, as_tuple=True)
+        flags[pos[reset_t, reset_b] - 1, reset_b, 0] = 1
+        flags[..., 1] = torch.arange(length, device=x.device).unsqueeze(1) > pos[-1]
+        big = torch.finfo(x.dtype).max ** 0.5  # σ(±big) is exactly 1 or 0, no overflow
+        flag_weights = x.new_zeros(4 * hidden, 2)  # torch's gate order: i, f, g, o
+        flag_weights[: 2 * hidden, 0] = -big
+        flag_weights[:hidden, 1] = -big
+        flag_weights[hidden : 2 * hidden, 1] = big
+        out = x.new_zeros(length, batch, x.shape[2]).index_put((pos, lanes), x)
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            w_ih, w_hh, b_ih, b_hh = self._layer_weights(layer)
+            hidden_state = tuple(s[:, layer].unsqueeze(0).contiguous() for s in (h0, c0))
+            weights = [torch.cat([w_ih, flag_weights], dim=1), w_hh, b_ih, b_hh]
+            # the ATen op behind nn.LSTM (oneDNN/cuDNN), here with the widened W_ih
+            out, _, c = torch.lstm(
+                torch.cat([out, flags], dim=2), hidden_state, weights,
+                True, 1, 0.0, self.training, False, False,
+            )  # fmt: skip
+            h_n.append(out[pos[-1], lanes[0]])
+            c_n.append(c[0])
+        return out[pos, lanes], (torch.stack(h_n, dim=1), torch.stack(c_n, dim=1))
+
     def _masked(
         self, x: torch.Tensor, state: State, starts: torch.Tensor
     ) -> tuple[torch.Tensor, State]:
@@ -108,10 +163,7 @@ class _FusedRecurrentEncoder(StateEncoder):
         keep = (~starts).to(x.dtype).unsqueeze(-1)
         h_n, c_n = [], []
         for layer in range(self.num_layers):
-            w_ih, w_hh, b_ih, b_hh = (
-                getattr(self.rnn, f"{name}_l{layer}")
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-            )
+            w_ih, w_hh, b_ih, b_hh = self._layer_weights(layer)
             h0, c0 = state[0][:, layer], state[1][:, layer]
             x, h, c = MaskedLSTMFunction.apply(x, h0, c0, keep, w_ih, w_hh, b_ih + b_hh)
             h_n.append(h)
@@ -126,11 +178,11 @@ class LSTMEncoder(_FusedRecurrentEncoder):
         input_dim: observation size ``F``.
         hidden_size: ``H`` = ``features_dim``.
         num_layers: stacked layers.
-        reset_mode: how resets inside a sequence are run: ``"masked"`` (hand-written
-            BPTT, :mod:`~stateful_rl.encoders.masked_lstm`), ``"split"`` (one fused call per
+        reset_mode: how resets inside a sequence are run: ``"saturate"`` (one fused call
+            per layer, resets by saturated gates), ``"masked"`` (hand-written BPTT,
+            :mod:`~stateful_rl.encoders.masked_lstm`), ``"split"`` (one fused call per
             reset-free segment), ``"loop"`` (one call per step, the reference) or
-            ``"auto"``: split, except masked on CPU when more than a quarter of the steps
-            hold an episode start.
+            ``"auto"``: saturate on CPU, split elsewhere (see the module docstring).
     """
 
     rnn_class = nn.LSTM

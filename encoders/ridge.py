@@ -6,13 +6,23 @@ on centred data when a bias is fitted (the bias is not regularised, as reservoir
 ``Ridge`` and scikit-learn's ``Ridge``). ``XᵀX`` and ``XᵀY`` are summed in float64 chunk by
 chunk, so a 10⁶-step sequence never has to be held in memory and float32 states still give
 an accurate fit (float32 sums ruin it at β = 1e-6). Runs on the device of the data.
+
+Precision: the sums are taken of ``x - s`` with ``s`` the first chunk's mean. Centring raw
+sums afterwards (``XᵀX - n x̄x̄ᵀ``, as reservoirpy does) cancels most digits when the
+states' mean is large against their spread (reservoir states: mean 0.42, spread 0.08), and
+with β = 1e-6 the system is ill-conditioned (cond ≈ 2.5e10 at N = 1000): on Mackey-Glass
+the shifted sums give ``W`` within 1e-6 of an exact QR solution, the raw ones 1e-4.
+Speed: on CPU ``XᵀX`` is one symmetric rank-k update per chunk (BLAS ``dsyrk``, one
+triangle) on numpy's OpenBLAS; torch's CPU matmul (MKL) was 2× slower per flop here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
+from scipy.linalg.blas import dsyrk
 from torch import nn
 
 from stateful_rl.encoders.base import State, StateEncoder
@@ -48,6 +58,15 @@ def gated_features(features: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     target) -> ``[..., 2N]``; the readout then fits separate weights for ``g = 1``.
     """
     return torch.cat([features, features * gate], dim=-1)
+
+
+def _shifted(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``x[..., D] - shift[D]`` as a new float64 ``[n, D]`` tensor; on CPU by numpy, which
+    converts, subtracts and gathers a strided ``x`` in one pass (5× torch's mixed-dtype sub)."""
+    if x.device.type != "cpu":
+        return (x - shift).reshape(-1, shift.shape[0])
+    out = np.subtract(x.detach().numpy(), shift.numpy(), dtype=np.float64, order="C")
+    return torch.from_numpy(out.reshape(-1, shift.shape[0]))
 
 
 class RidgeReadout(nn.Module):
@@ -87,7 +106,9 @@ class RidgeReadout(nn.Module):
         device, f64 = self.weight.device, torch.float64
         d, o = self.in_features, self.out_features
         # buffers (not saved in the state_dict) so that .to(device) moves them too
-        for name, shape in (("_xtx", (d, d)), ("_xty", (d, o)), ("_x_sum", (d,)), ("_y_sum", (o,))):
+        shapes = {"_xtx": (d, d), "_xty": (d, o), "_x_sum": (d,), "_y_sum": (o,)}
+        shapes |= {"_x_shift": (d,), "_y_shift": (o,)}
+        for name, shape in shapes.items():
             self.register_buffer(
                 name, torch.zeros(shape, dtype=f64, device=device), persistent=False
             )
@@ -103,29 +124,49 @@ class RidgeReadout(nn.Module):
             )
         if x.shape[:-1] != y.shape[:-1]:
             raise ValueError(f"x and y leading shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
-        x = x.reshape(-1, self.in_features).to(self._xtx.device, torch.float64)
-        y = y.reshape(-1, self.out_features).to(self._xtx.device, torch.float64)
-        self._xtx += x.T @ x
+        if x.dim() == 1:
+            x, y = x.unsqueeze(0), y.unsqueeze(0)
+        # blocks of ≥ D rows along the first axis bound the float64 copy's memory
+        per_step = max(1, x[0].numel() // self.in_features)
+        block = max(1, max(2048, self.in_features) // per_step)
+        for begin in range(0, x.shape[0], block):
+            self._accumulate(x[begin : begin + block], y[begin : begin + block])
+        return self
+
+    def _accumulate(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Add one block ``x[..., D]``, ``y[..., O]`` to the float64 sums."""
+        x, y = x.to(self._xtx.device), y.to(self._xtx.device)
+        if self._count == 0 and self.fit_bias:  # shift by the first block's mean (precision)
+            self._x_shift.copy_(x.reshape(-1, self.in_features).double().mean(0))
+            self._y_shift.copy_(y.reshape(-1, self.out_features).double().mean(0))
+        x, y = (_shifted(a, shift) for a, shift in ((x, self._x_shift), (y, self._y_shift)))
+        if x.device.type == "cpu":  # upper triangle of the column-major view = lower of _xtx
+            dsyrk(1.0, x.numpy().T, beta=1.0, c=self._xtx.numpy().T, overwrite_c=True)
+        else:
+            self._xtx.addmm_(x.T, x)
         self._xty += x.T @ y
         self._x_sum += x.sum(0)
         self._y_sum += y.sum(0)
         self._count += x.shape[0]
-        return self
 
     @torch.no_grad()
     def solve(self) -> RidgeReadout:
         """Solve ``(XᵀX + β I) W = XᵀY`` in float64 from the accumulated sums."""
         if self._count == 0:
             raise ValueError("RidgeReadout.solve called before any partial_fit data")
-        xtx, xty = self._xtx.clone(), self._xty.clone()
-        if self.fit_bias:
+        xtx = self._xtx.tril() + self._xtx.tril(-1).T  # the lower triangle holds the sums
+        xty = self._xty.clone()
+        if self.fit_bias:  # means of the shifted data
             x_mean, y_mean = self._x_sum / self._count, self._y_sum / self._count
             xtx -= self._count * torch.outer(x_mean, x_mean)
             xty -= self._count * torch.outer(x_mean, y_mean)
         xtx.diagonal().add_(self.ridge)
         weight = torch.linalg.solve(xtx, xty)  # [D, O]
         self.weight.copy_(weight.T)
-        self.bias.copy_(y_mean - x_mean @ weight if self.fit_bias else torch.zeros_like(self.bias))
+        if self.fit_bias:
+            self.bias.copy_(y_mean + self._y_shift - (x_mean + self._x_shift) @ weight)
+        else:
+            self.bias.zero_()
         return self
 
     def fit(

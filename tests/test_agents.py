@@ -1,6 +1,7 @@
 """DQN / RecurrentDQN / ESN-DQN API: construction errors, predict, save/load, evaluation,
 vector envs, callbacks, logging, NaN stop and seeding (fast, fixed seeds)."""
 
+import copy
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,6 +15,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import stateful_rl.envs  # noqa: F401
 from stateful_rl.agents import DQN, DQNConfig, RecurrentDQN, esn_dqn
+from stateful_rl.agents.base import multiples_crossed
 
 torch.set_num_threads(1)  # several torch threads on a loaded 2-core machine are ~100x slower
 
@@ -254,3 +256,69 @@ def test_polyak_target_update_and_double_dqn_bootstrap():
     # DQN: max of the target network; Double DQN: the target's value of the online arg-max
     torch.testing.assert_close(agent._bootstrap(target_q, None), torch.tensor([5.0, 3.0]))
     torch.testing.assert_close(agent._bootstrap(target_q, online_q), torch.tensor([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_training_phase_equals_update_by_update_reference(double):
+    """One phase (one sample draw, targets from one pass over distinct bootstrap rows, target
+    updates applied lazily) gives the parameters of the plain per-update computation."""
+    # MSE: Huber's gradient saturates at ±1 for the early large TD errors, hiding targets
+    config = {**FAST, "gradient_steps": 0, "n_step": 2, "loss": "mse", "double": double}
+    agent = DQN("CartPole-v1", seed=0, **config)
+    agent.learn(600)  # fills the buffer; no training
+    with torch.no_grad():
+        for p in agent.q_net.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # online and target differ
+    ref = copy.deepcopy(agent)
+    agent._update_target(3)  # three hard copies == one
+    agent._train(8)
+    ref._update_target()
+    cfg, size = ref.config, ref.config.batch_size
+    batch = ref.replay_buffer.sample_transitions(8 * size, ref.rng, cfg.n_step, cfg.gamma)
+    batch = batch.to_torch(ref.device)
+    losses = []
+    for u in range(8):
+        part = slice(u * size, (u + 1) * size)
+        obs, next_obs = ref._normalize(batch.obs[part]), ref._normalize(batch.next_obs[part])
+        with torch.no_grad():
+            online = ref.q_net(next_obs) if double else None
+            boot = ref._bootstrap(ref.target_net(next_obs), online)
+            target = batch.returns[part] + batch.discounts[part] * boot
+        q = ref.q_net(obs).gather(1, batch.actions[part, None]).squeeze(1)
+        losses.append(ref._td_loss(q, target))
+        ref._optimize(losses[-1])
+    for ours, plain in zip(agent.q_net.parameters(), ref.q_net.parameters(), strict=True):
+        torch.testing.assert_close(ours, plain, rtol=1e-5, atol=1e-6)
+        # Adam's first moments hold the gradients themselves (its steps are ~ lr * sign)
+        exp_avg = agent.optimizer.state[ours]["exp_avg"], ref.optimizer.state[plain]["exp_avg"]
+        torch.testing.assert_close(*exp_avg, rtol=1e-4, atol=1e-7)
+    assert not torch.equal(agent.q_net[-1].weight, agent.target_net[-1].weight)  # it trained
+    assert agent.logger.name_to_value["train/loss"] == pytest.approx(
+        torch.stack(losses).mean().item(), rel=1e-5
+    )
+
+
+class OnTimeTargetDQN(DQN):
+    """DQN that applies every target update at its env step (the plain schedule)."""
+
+    def _after_step(self, before: int) -> None:
+        interval = self.config.target_update_interval
+        for _ in range(multiples_crossed(interval, before, self.num_timesteps)):
+            DQN._update_target(self)
+        super()._after_step(before)
+
+    def _update_target(self, times: int = 1) -> None:
+        """The deferred updates of ``DQN._after_step`` were applied on time already."""
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.3])
+def test_deferred_target_updates_equal_on_time_ones(tau):
+    config = {**FAST, "target_update_interval": 3, "tau": tau, "net_arch": (16,), "seed": 1}
+    deferred, on_time = DQN("CartPole-v1", **config), OnTimeTargetDQN("CartPole-v1", **config)
+    for agent in (deferred, on_time):
+        agent.learn(400)
+    for module in ("q_net", "target_net"):
+        ours, plain = getattr(deferred, module), getattr(on_time, module)
+        for a, b in zip(ours.parameters(), plain.parameters(), strict=True):
+            assert torch.equal(a, b)
+    assert not torch.equal(deferred.q_net[-1].weight, deferred.target_net[-1].weight)

@@ -57,6 +57,15 @@ def test_transitions_skip_final_observations_and_bootstrap_inside_episode():
     np.testing.assert_array_equal(batch.next_obs[:, 0], [3, 3, 8])
     sample = buffer.sample_transitions(256, np.random.default_rng(0), n_step=2, gamma=0.9)
     assert not np.isin(sample.obs[:, 0], [3, 8]).any()
+    # distinct bootstrap rows: the same transitions, each bootstrap slot stored once
+    compact = buffer.sample_transitions(
+        256, np.random.default_rng(0), n_step=2, gamma=0.9, distinct_next=True
+    )
+    np.testing.assert_array_equal(compact.obs, sample.obs)
+    np.testing.assert_array_equal(compact.next_obs[compact.next_index], sample.next_obs)
+    assert sample.next_index is None
+    # every stored row is used; at most 2 envs x 19 bootstrap slots (1..19) exist
+    assert len(np.unique(compact.next_index)) == len(compact.next_obs) <= 38
 
 
 def test_sequences_mask_burn_in_padding_and_boundaries_and_store_states():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
@@ -80,18 +82,31 @@ def test_reset_equals_fresh_start(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "mode"), [("lstm", "masked"), ("lstm", "split"), ("gru", "split")]
+    ("name", "mode"),
+    [("lstm", "saturate"), ("lstm", "masked"), ("lstm", "split"), ("gru", "split")],
 )
 def test_reset_fast_paths_equal_step_loop_with_gradients(name: str, mode: str) -> None:
     """Outputs, final state and every gradient equal the one-call-per-step reference."""
     encoder = build(name).double()
     x, starts = data()
+
+    def set_mode(fast: bool) -> None:
+        encoder.reset_mode = mode if fast else "loop"
+
+    assert_fast_path_equals_loop(encoder, set_mode, x, starts)
+
+
+def assert_fast_path_equals_loop(
+    encoder: StateEncoder, set_mode: Callable[[bool], None], x: torch.Tensor, starts: torch.Tensor
+) -> None:
+    """Float64 outputs, final state and the gradients of a random loss with respect to the
+    input, the initial state and every parameter agree between ``set_mode(True/False)``."""
     x = x.double().requires_grad_(True)
     state0 = tuple(s.double().requires_grad_(True) for s in random_state(encoder))
     weights = torch.randn(T, B, encoder.features_dim, dtype=torch.float64)
     results = []
-    for reset_mode in (mode, "loop"):
-        encoder.reset_mode = reset_mode
+    for fast in (True, False):
+        set_mode(fast)
         features, state = encoder(x, state0, starts)
         loss = (features * weights).sum() + sum(s.sum() for s in state)
         grads = torch.autograd.grad(loss, [x, *state0, *encoder.parameters()])
@@ -102,17 +117,29 @@ def test_reset_fast_paths_equal_step_loop_with_gradients(name: str, mode: str) -
         torch.testing.assert_close(a, b)
 
 
-def test_masked_lstm_two_layers() -> None:
+@pytest.mark.parametrize("mode", ["saturate", "masked"])
+def test_lstm_reset_paths_two_layers(mode: str) -> None:
+    """Two layers, consecutive starts and a start at the last step: float64 equal to the
+    loop with gradients; float32 (oneDNN's kernel on CPU) equal to float tolerance."""
     torch.manual_seed(0)
-    encoder = LSTMEncoder(F, 8, num_layers=2, reset_mode="masked")
+    encoder = LSTMEncoder(F, 8, num_layers=2)
     x, starts = data()
-    state0 = random_state(encoder)
-    masked, masked_state = encoder(x, state0, starts)
-    encoder.reset_mode = "loop"
-    loop, loop_state = encoder(x, state0, starts)
-    torch.testing.assert_close(masked, loop)
-    for a, b in zip(masked_state, loop_state, strict=True):
-        torch.testing.assert_close(a, b)
+    starts[4:6, 0] = True
+    starts[-1, 3] = True
+
+    def set_mode(fast: bool) -> None:
+        encoder.reset_mode = mode if fast else "loop"
+
+    results = []
+    for fast in (True, False):
+        set_mode(fast)
+        x32 = x.clone().requires_grad_(True)
+        features, state = encoder(x32, random_state(encoder), starts)
+        loss = features.square().sum() + sum(s.sum() for s in state)
+        results.append((features, *state, *torch.autograd.grad(loss, [x32, *encoder.parameters()])))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert_fast_path_equals_loop(encoder.double(), set_mode, x, starts)
 
 
 def test_frame_stack_contents() -> None:
@@ -136,6 +163,21 @@ def test_elman_pre_activation_form() -> None:
     r1 = x[0] @ w_in.T + torch.tanh(r0) @ w_rec.T + b
     r2 = x[1] @ w_in.T + torch.tanh(r1) @ w_rec.T + b
     torch.testing.assert_close(features[1], r2)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_elman_fused_path_equals_step_loop_with_gradients(activation: str) -> None:
+    """No reset after t=0 (half the sequences start at t=0): one fused nn.RNN call."""
+    torch.manual_seed(0)
+    encoder = ElmanEncoder(F, 6, activation=activation).double()
+    x, _ = data()
+    starts = torch.zeros(T, B, dtype=torch.bool)
+    starts[0, ::2] = True
+
+    def set_mode(fast: bool) -> None:
+        encoder.fused = fast
+
+    assert_fast_path_equals_loop(encoder, set_mode, x, starts)
 
 
 @pytest.mark.parametrize("init", ["eigen", "orthogonal"])

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from stateful_rl import bench_encoders, encoder_gradients
 
@@ -16,7 +17,39 @@ def test_bench_lstm_resets_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert {r["kind"] for r in rows} == {"lstm", "gru"} and len(rows) == 6
     assert all(r["ratio_split"] > 0 and r["ratio_loop"] > 0 for r in rows)
+    assert all(r["ratio_saturate"] > 0 for r in rows if r["kind"] == "lstm")
     assert "| lstm | 0.005 |" in capsys.readouterr().out
+
+
+def test_bench_tracking_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A tiny run of every tracking row kind, both dims: ratios to the Kalman filter, ≥ 30%
+    of the test steps occluded (the issue's setting)."""
+    results = tmp_path / "bench.jsonl"
+    models = ["Kalman filter", "per-frame", "Elman", "ESN N=1000 gated"]
+    argv = ["tracking", "--updates", "3", "--train-sequences", "4", "--models", *models]
+    bench_encoders.main([*argv, "--results", str(results)])
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(r["dim"], r["model"]) for r in rows] == [(d, m) for d in (1, 2) for m in models]
+    kalman = {r["dim"]: r for r in rows if r["model"] == "Kalman filter"}
+    for r in rows:
+        assert r["occluded_fraction"] >= 0.3
+        assert r["ratio_occluded"] == pytest.approx(
+            r["mse_occluded"] / kalman[r["dim"]]["mse_occluded"]
+        )
+        assert r["ratio_visible"] == pytest.approx(
+            r["mse_visible"] / kalman[r["dim"]]["mse_visible"]
+        )
+    assert all(k["ratio_occluded"] == k["ratio_visible"] == 1.0 for k in kalman.values())
+    assert "| 2 | ESN N=1000 gated |" in capsys.readouterr().out
+
+
+def test_visibility_gated_head_switches_weights() -> None:
+    """``[z, v z]``: the flag ``v`` (last entry of ``z``) adds a second weight matrix."""
+    head = bench_encoders.VisibilityGatedHead(3, 1)
+    hidden, seen = torch.tensor([[0.5, -1.0, 0.0]]), torch.tensor([[0.5, -1.0, 1.0]])
+    w, b = head.weight.detach(), head.bias.detach()
+    torch.testing.assert_close(head(hidden), hidden @ w[:, :3].T + b)
+    torch.testing.assert_close(head(seen), seen @ (w[:, :3] + w[:, 3:]).T + b)
 
 
 def test_bench_mackey_glass_matches_reservoirpy(tmp_path: Path) -> None:
