@@ -28,6 +28,7 @@ import torch
 
 import stateful_rl.envs  # noqa: F401  (registers the stateful_rl/... ids)
 from stateful_rl.agents import AGENTS
+from stateful_rl.config import parse_overrides
 from stateful_rl.envs.reference_policies import episode_returns, memory_score
 
 FINAL_SEED = 10_000_000  # seeds of the 100 final evaluation episodes
@@ -141,21 +142,6 @@ def run_learning(
     return result
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["gamma=0.95", "encoder=\"gru\""]`` -> ``{"gamma": 0.95, "encoder": "gru"}`` (values are
-    JSON; a value that is not JSON is taken as a string)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def markdown_row(cells: list[Any], header: bool = False) -> None:
     """Print one markdown table row (and the separator after a header)."""
     print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
@@ -213,6 +199,14 @@ def print_speed_table(repeats: int, dqn_steps: int = 20_480, recurrent_steps: in
     zoo_sb3 = {k: v for k, v in ZOO_CARTPOLE.items() if k != "net_arch"}
     zoo_sb3["policy_kwargs"] = {"net_arch": list(ZOO_CARTPOLE["net_arch"])}
     novel = "stateful_rl/CartPoleNoVel-v0"
+
+    def recurrent_dqn(**schedule: Any) -> RecurrentDQN:
+        env = gym.make_vec(novel, 8, vectorization_mode="sync")
+        return RecurrentDQN(env, seed=0, device="cpu", **RECURRENT_NOVEL, **schedule)
+
+    def recurrent_ppo() -> RecurrentPPO:
+        return RecurrentPPO("MlpLstmPolicy", make_vec_env(novel, 8, seed=0), seed=0, device="cpu")
+
     cases = [
         ("DQN, rl-zoo CartPole settings", dqn_steps,
          lambda: DQN("CartPole-v1", seed=0, device="cpu", **ZOO_CARTPOLE),
@@ -221,15 +215,9 @@ def print_speed_table(repeats: int, dqn_steps: int = 20_480, recurrent_steps: in
          lambda: DQN("CartPole-v1", seed=0, device="cpu"),
          lambda: SB3DQN("MlpPolicy", "CartPole-v1", seed=0, device="cpu")),
         ("RecurrentDQN LSTM 128 vs RecurrentPPO (8 envs)", recurrent_steps,
-         lambda: RecurrentDQN(gym.make_vec(novel, 8, vectorization_mode="sync"), seed=0,
-                              device="cpu", **RECURRENT_NOVEL),
-         lambda: RecurrentPPO("MlpLstmPolicy", make_vec_env(novel, 8, seed=0), seed=0,
-                              device="cpu")),
+         recurrent_dqn, recurrent_ppo),
         ("same, rdqn-lstm-novel's learning schedule (update every 8 env steps)", recurrent_steps,
-         lambda: RecurrentDQN(gym.make_vec(novel, 8, vectorization_mode="sync"), seed=0,
-                              device="cpu", **RECURRENT_NOVEL, **NOVEL_SCHEDULE),
-         lambda: RecurrentPPO("MlpLstmPolicy", make_vec_env(novel, 8, seed=0), seed=0,
-                              device="cpu")),
+         lambda: recurrent_dqn(**NOVEL_SCHEDULE), recurrent_ppo),
     ]  # fmt: skip
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"best of {repeats}, ours and peer interleaved; CPU = process time (robust to other "
@@ -258,7 +246,7 @@ def main() -> None:
     learn.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     learn.add_argument("--steps", type=int, help="env steps (default: the experiment's)")
     learn.add_argument(
-        "--set", nargs="+", default=[], metavar="KEY=JSON",
+        "--set", nargs="+", default=[], metavar="KEY=VALUE",
         help='hyper-parameter overrides, e.g. gamma=0.95 encoder_kwargs=\'{"hidden_size": 32}\'',
     )  # fmt: skip
     sub.add_parser("table", help="print the stored results")
