@@ -236,6 +236,17 @@ class BaseAgent(ABC):
         """Train, update targets and ``exploration_rate`` after a vector step of ``learn``;
         ``before`` is ``num_timesteps`` before that step."""
 
+    def _greedy_actions_numpy(self, flat: np.ndarray) -> np.ndarray | None:
+        """Greedy actions ``[N]`` for raw flat ``[N, F]`` observations computed without torch
+        (a fast path for small stateless nets on CPU), or None to use ``_greedy_actions``."""
+        return None
+
+    def _normalize_numpy(self, flat: np.ndarray) -> np.ndarray:
+        """:meth:`_normalize` for numpy observations on CPU."""
+        if self._obs_shift is None:
+            return flat
+        return np.clip((flat - self._obs_shift.numpy()) / self._obs_scale.numpy(), -10.0, 10.0)
+
     def _initial_state(self, n: int) -> State:
         """The agent's state at an episode start for ``n`` envs (None: stateless)."""
         return None
@@ -320,14 +331,19 @@ class BaseAgent(ABC):
         """ε-greedy actions ``[N]`` (indices from 0) for flat observations ``[N, F]``."""
         n = len(flat)
         explore = self.rng.random(n) < epsilon
-        random_actions = self.rng.integers(0, self.n_actions, n)
-        if not self.recurrent and explore.all():
-            return random_actions, state  # no network call while every env explores
-        with torch.no_grad():
-            start = torch.from_numpy(episode_start).to(self.device) if self.recurrent else None
-            greedy, state = self._greedy_actions(self._obs_tensor(flat), state, start)
-            actions = np.where(explore, random_actions, greedy.cpu().numpy())
-            if self.recurrent:
+        n_explore = int(np.count_nonzero(explore))
+        if not self.recurrent and n_explore == n:
+            return self.rng.integers(0, self.n_actions, n), state  # no network call
+        actions = self._greedy_actions_numpy(flat)
+        if actions is None:
+            with torch.no_grad():
+                start = torch.from_numpy(episode_start).to(self.device) if self.recurrent else None
+                greedy, state = self._greedy_actions(self._obs_tensor(flat), state, start)
+            actions = greedy.cpu().numpy()
+        if n_explore:
+            actions[explore] = self.rng.integers(0, self.n_actions, n_explore)
+        if self.recurrent:
+            with torch.no_grad():
                 state = self._record_actions(state, torch.from_numpy(actions).to(self.device))
         return actions, state
 

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from stateful_rl.agents.base import State
-from stateful_rl.agents.dqn import DQN, DQNConfig, make_adam, q_head
+from stateful_rl.agents.dqn import DQN, DQNConfig, q_head
+from stateful_rl.agents.optim import ClippedAdam
 from stateful_rl.agents.replay import ReplayBuffer
 from stateful_rl.encoders import make_encoder
 
@@ -39,6 +40,8 @@ class RecurrentDQNConfig(DQNConfig):
     encoder: name in :data:`stateful_rl.encoders.ENCODERS` (lstm, gru, elman, esn, ...).
     encoder_kwargs: keyword arguments of the encoder (e.g. ``{"hidden_size": 128}``).
     prev_action_input: append the previous action (one-hot) to the observation.
+    readout_input: the Q-head sees the encoder's input too, ``[h_t, x_t]`` (the echo-state
+        readout ``W_out [x(n); u(n)]`` of Jaeger 2001 and Lukoševičius 2012, §3.1).
     sequence_length: slots per replayed sequence, burn-in included.
     burn_in: leading slots that only refresh the stored state (R2D2).
     sequence_stride: slots between sequence starts (length − stride slots overlap).
@@ -53,10 +56,11 @@ class RecurrentDQNConfig(DQNConfig):
     encoder: str = "lstm"
     encoder_kwargs: dict[str, Any] = field(default_factory=dict)
     prev_action_input: bool = True
+    readout_input: bool = False
     sequence_length: int = 40
     burn_in: int = 10
     sequence_stride: int = 20
-    learning_rate: float = 5e-4
+    learning_rate: float | str = 5e-4
     buffer_size: int = 100_000
     learning_starts: int = 2_000
     batch_size: int = 32
@@ -123,7 +127,8 @@ class RecurrentDQN(PreviousActionInputs, DQN):
         cfg = self.config
         in_dim = self.obs_dim + (self.n_actions if cfg.prev_action_input else 0)
         self.encoder = make_encoder(cfg.encoder, in_dim, **cfg.encoder_kwargs).to(self.device)
-        self.head = q_head(self.encoder.features_dim, cfg.net_arch, self.n_actions).to(self.device)
+        head_dim = self.encoder.features_dim + (in_dim if cfg.readout_input else 0)
+        self.head = q_head(head_dim, cfg.net_arch, self.n_actions).to(self.device)
         self.target_head = copy.deepcopy(self.head).requires_grad_(False)
         if self.encoder.trainable:
             self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
@@ -131,7 +136,7 @@ class RecurrentDQN(PreviousActionInputs, DQN):
             self.encoder.requires_grad_(False)
             self.target_encoder = self.encoder
         params = [p for m in self.q_modules() for p in m.parameters()]
-        self.optimizer = make_adam(params, cfg.learning_rate)
+        self.optimizer = ClippedAdam(params, cfg.learning_rate_at(1.0), cfg.max_grad_norm)
 
     def q_modules(self) -> list[nn.Module]:
         return [self.head, self.encoder] if self.encoder.trainable else [self.head]
@@ -149,6 +154,11 @@ class RecurrentDQN(PreviousActionInputs, DQN):
         cfg = self.config
         return ReplayBuffer(cfg.buffer_size, n_envs, self.obs_dim, shapes, cfg.sequence_stride)
 
+    def _head_input(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The Q-head's input: ``features[..., H]``, then the encoder input ``x[..., F]``
+        when ``readout_input``."""
+        return torch.cat([features, x], dim=-1) if self.config.readout_input else features
+
     # ----------------------------------------------------------------- acting
     def _greedy_actions(
         self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
@@ -157,7 +167,7 @@ class RecurrentDQN(PreviousActionInputs, DQN):
         prev = torch.where(episode_start, -1, prev.long())
         x = self._inputs(obs, prev)
         features, encoder_state = self.encoder.step(x, tuple(encoder_state), episode_start)
-        return self.head(features).argmax(dim=1), (*encoder_state, prev)
+        return self.head(self._head_input(features, x)).argmax(dim=1), (*encoder_state, prev)
 
     # ----------------------------------------------------------------- training
     def _train(self, n_updates: int) -> None:
@@ -172,14 +182,15 @@ class RecurrentDQN(PreviousActionInputs, DQN):
             ).to_torch(self.device)
             x = self._inputs(self._normalize(batch.obs), batch.prev_actions)
             features, _ = self.encoder(x, batch.states, batch.starts)
-            q_all = self.head(features)  # [T, B, A]
+            q_all = self.head(self._head_input(features, x))  # [T, B, A]
             with torch.no_grad():
                 if self.encoder.trainable:
                     target_features, _ = self.target_encoder(x, batch.states, batch.starts)
                 else:
                     target_features = features
                 index = batch.boot_index.unsqueeze(-1).expand_as(q_all)
-                next_target = self.target_head(target_features).gather(0, index)
+                next_target = self.target_head(self._head_input(target_features, x))
+                next_target = next_target.gather(0, index)
                 next_online = q_all.detach().gather(0, index) if cfg.double else None
                 target = batch.returns + batch.discounts * self._bootstrap(next_target, next_online)
             q = q_all.gather(2, batch.actions.unsqueeze(-1)).squeeze(-1)

@@ -34,6 +34,8 @@ AGENTS = {
     "lstm": lambda env, **kw: RecurrentDQN(env, **RECURRENT_FAST, **SMALL, **kw),
     "gru": lambda env, **kw: RecurrentDQN(env, **RECURRENT_FAST, **SMALL, encoder="gru", **kw),
     "esn": lambda env, **kw: esn_dqn(env, **RECURRENT_FAST, encoder_kwargs={"units": 50}, **kw),
+    "esn-readout-input": lambda env, **kw: esn_dqn(
+        env, **RECURRENT_FAST, encoder_kwargs={"units": 50}, readout_input=True, **kw),
 }  # fmt: skip
 
 
@@ -150,6 +152,40 @@ def test_discrete_observations_are_one_hot():
     agent.learn(300)
     assert agent.replay_buffer.obs.shape[-1] == 16
     assert set(np.unique(agent.replay_buffer.obs[: agent.replay_buffer.head])) <= {0.0, 1.0}
+
+
+def test_readout_input_feeds_the_encoder_input_to_the_head():
+    agent = AGENTS["esn-readout-input"]("CartPole-v1", seed=0)
+    assert agent.head[0][0].in_features == 50 + 4 + 2  # reservoir, observation, previous action
+    with torch.no_grad():  # the head's input weights on x change Q: x reaches the head
+        q0 = agent.head(agent._head_input(torch.zeros(1, 50), torch.ones(1, 6)))
+        agent.head[0][0].weight[:, 50:] += 1.0
+        q1 = agent.head(agent._head_input(torch.zeros(1, 50), torch.ones(1, 6)))
+    assert not torch.allclose(q0, q1)
+
+
+def test_linear_learning_rate_schedule():
+    agent = DQN("CartPole-v1", **FAST, learning_rate="lin_1e-3", seed=0)
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    agent.learn(400)  # last phase at step 400 of 400: step size 0
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    assert agent.config.learning_rate_at(0.25) == pytest.approx(2.5e-4)
+    for bad in ("lin_x", "exp_1e-3", "lin_-1e-3", 0.0):
+        with pytest.raises(ValueError, match="learning_rate must be a float > 0 or 'lin_"):
+            DQNConfig(learning_rate=bad)
+
+
+def test_numpy_acting_equals_the_torch_q_network():
+    agent = AGENTS["dqn"]("CartPole-v1", seed=0)
+    agent.learn(300)  # trained weights and observation statistics
+    flat = np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32)
+    with torch.no_grad():
+        q = agent.q_net(agent._obs_tensor(flat))
+    np.testing.assert_allclose(agent._numpy_q(agent._normalize_numpy(flat)), q, atol=1e-5)
+    assert np.array_equal(agent._greedy_actions_numpy(flat), q.argmax(1).numpy())
+    agent.q_net.double()  # new storage and dtype: numpy acting is refused, not stale
+    with pytest.raises(TypeError):
+        agent._greedy_actions_numpy(flat)
 
 
 def test_esn_reservoir_stays_frozen():

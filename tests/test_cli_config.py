@@ -25,7 +25,7 @@ BASE = ["train", "--env", "CartPole-v1", "--agent", "dqn"]
     [
         (["--set", "foo=1"], ["'foo'", "allowed:", "steps", "learning_rate"]),
         (["--set", "hyperparams.foo=1"], ["hyperparams key 'foo'", "allowed:", "gamma"]),
-        (["--set", "learning_rate=fast"], ["hyperparams.learning_rate must be float", "'fast'"]),
+        (["--set", "learning_rate=fast"], ["learning_rate must be a float > 0 or 'lin_", "'fast'"]),
         (["--set", "steps=1.5"], ["steps must be int", "1.5"]),
         (["--set", "net_arch=[64, x]"], ["hyperparams.net_arch[1] must be int"]),
         (["--set", "gamma=2"], ["gamma must be in [0, 1]"]),
