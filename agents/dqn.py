@@ -7,11 +7,13 @@ Loss: Huber (or MSE) between ``Q(s_t, a_t)`` and the n-step target
 final observation after truncation).
 
 Speed: one training phase (``gradient_steps`` updates) samples all its batches at once and
-evaluates the target network once per distinct bootstrap observation of the phase, in one
-forward pass (the target network does not change inside a phase). Target updates due
-between phases are applied when the next phase starts: the online network does not change
-in between, so the result is the same as applying each on time. Acting does no module mode
-switches (no dropout or batch norm).
+evaluates the target network once per distinct bootstrap observation of the phase (the
+target network does not change inside a phase), in blocks of ``TARGET_BLOCK_ROWS``. Target
+updates due between phases are applied when the next phase starts: the online network does
+not change in between, so the result is the same as applying each on time. Clipping and
+Adam are one fused call per update (:class:`stateful_rl.agents.optim.ClippedAdam`). Acting
+does no module mode switches (no dropout or batch norm) and, for a CPU MLP, runs in numpy
+on the same weights (:class:`stateful_rl.encoders.feedforward.NumpyMLP`).
 """
 
 from __future__ import annotations
@@ -241,7 +243,7 @@ class DQN(BaseAgent):
             n_updates * cfg.batch_size, self.rng, cfg.n_step, cfg.gamma, distinct_next=True
         ).to_torch(self.device)
         next_obs = self._normalize(batch.next_obs)
-        with torch.no_grad():  # all targets of the phase: one pass over distinct observations
+        with torch.no_grad():  # all targets of the phase, once per distinct observation
             blocks = next_obs.split(TARGET_BLOCK_ROWS)
             next_q = torch.cat([self.target_net(block) for block in blocks])[batch.next_index]
             targets = batch.returns + batch.discounts * self._bootstrap(next_q, None)

@@ -1,4 +1,4 @@
-"""Memoryless baselines: a per-frame MLP and a stack of the last ``k`` frames."""
+"""Memoryless baselines (a per-frame MLP, a stack of the last ``k`` frames) and MLP helpers."""
 
 from __future__ import annotations
 

@@ -132,7 +132,10 @@ class RunDirectory:
         """``[n_evaluations, 3]`` array of (step, mean, std); empty when there were none."""
         if not self.evaluations.exists():
             return np.zeros((0, 3))
-        return np.loadtxt(self.evaluations, delimiter=",", skiprows=1, ndmin=2).reshape(-1, 3)
+        rows = self.evaluations.read_text().splitlines()[1:]  # after the header
+        if not rows:
+            return np.zeros((0, 3))
+        return np.loadtxt(rows, delimiter=",", ndmin=2).reshape(-1, 3)
 
 
 def fresh_dir(path: Path) -> Path:
