@@ -82,7 +82,7 @@ MEMORY_TASK: dict[str, Any] = {
     **EVAL, "eval_freq": 5000, "n_eval_episodes": 50, "learning_starts": 1000, "train_freq": 8,
     "target_update_interval": 1000, "learning_rate": 1e-3,
 }  # fmt: skip
-PER_TASK = {  # sequences (and discount) per task
+PER_TASK = {  # sequences, discount and step size per task
     "catch": {"sequence_length": 10, "burn_in": 0, "sequence_stride": 5},
     "tracking": {"sequence_length": 40, "burn_in": 10, "sequence_stride": 20, "gamma": 0.95,
                  "learning_rate": "lin_1e-3"},
