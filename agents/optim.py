@@ -60,16 +60,13 @@ class ClippedAdam(torch.optim.Adam):
             return
         grads = [p.grad for p in params]
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        grad_scale = _clip_divisor(norm, group["max_norm"])
         states = [self.state[p] for p in params]
         if not group["fused"] or any(not s for s in states):  # first step initialises state
-            torch._foreach_mul_(grads, torch.clamp(group["max_norm"] / (norm + 1e-6), max=1.0))
+            if grad_scale is not None:
+                torch._foreach_div_(grads, grad_scale)
             self.step()
             return
-        if norm.device.type == "cpu":  # reading a CPU scalar is free: skip unneeded scaling
-            excess = (float(norm) + 1e-6) / group["max_norm"]
-            grad_scale = torch.tensor(excess) if excess > 1.0 else None
-        else:
-            grad_scale = torch.clamp((norm + 1e-6) / group["max_norm"], min=1.0)
         self._step_block(params, states).add_(1)
         beta1, beta2 = group["betas"]
         torch._fused_adam_(
@@ -88,3 +85,13 @@ class ClippedAdam(torch.optim.Adam):
             maximize=group["maximize"],
             grad_scale=grad_scale,
         )
+
+
+def _clip_divisor(norm: torch.Tensor, max_norm: float) -> torch.Tensor | None:
+    """What to divide gradients of joint norm ``norm`` by so that it is at most ``max_norm``:
+    ``max(1, (norm + 1e-6) / max_norm)``; None on CPU when that is 1 (reading a CPU scalar
+    is free, so the scaling is skipped), a tensor on other devices (no synchronisation)."""
+    if norm.device.type == "cpu":
+        excess = (float(norm) + 1e-6) / max_norm
+        return torch.tensor(excess) if excess > 1.0 else None
+    return torch.clamp((norm + 1e-6) / max_norm, min=1.0)

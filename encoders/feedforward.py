@@ -34,6 +34,11 @@ NUMPY_ACTIVATIONS: dict[type[nn.Module], Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+def _leaf_layers(net: nn.Module) -> list[nn.Module]:
+    """``net``'s modules in order, nested ``Sequential`` s flattened away."""
+    return [m for m in net.modules() if not isinstance(m, nn.Sequential)]
+
+
 class NumpyMLP:
     """A CPU float32 MLP (``Linear`` and the activations of ``NUMPY_ACTIVATIONS``, nested
     ``Sequential`` s allowed) evaluated in numpy on views of the module's current weights.
@@ -47,7 +52,7 @@ class NumpyMLP:
         if not self.supports(net):
             raise ValueError(f"NumpyMLP runs CPU float32 Linear/activation stacks, got {net}")
         self.net = net
-        self.layers = [m for m in net.modules() if not isinstance(m, nn.Sequential)]
+        self.layers = _leaf_layers(net)
         self._params = list(net.parameters())
         self._key: list[int] = []
         self._weights: list[tuple[np.ndarray, np.ndarray | None] | None] = []
@@ -55,7 +60,7 @@ class NumpyMLP:
     @staticmethod
     def supports(net: nn.Module) -> bool:
         """Whether ``net`` is a CPU float32 stack of supported layers."""
-        layers = [m for m in net.modules() if not isinstance(m, nn.Sequential)]
+        layers = _leaf_layers(net)
         return all(type(m) is nn.Linear or type(m) in NUMPY_ACTIVATIONS for m in layers) and all(
             p.device.type == "cpu" and p.dtype == torch.float32 for p in net.parameters()
         )
