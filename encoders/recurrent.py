@@ -22,7 +22,7 @@ forward+backward at T=80, B=32, H=128, reset probability 0.005-0.05 per step, ag
 1.65-3.2× for split and 2.0× for masked) and split otherwise (the GRU's update cannot be
 zeroed by saturation; saturate is not yet measured on cuDNN). Packing the reset-free pieces
 into one ``PackedSequence`` was 4× slower than a plain call on CPU (ATen's packed kernel),
-so it is not offered. ``python -m stateful_rl.bench_encoders lstm`` measures the modes.
+so it is not offered. ``python -m stateful_rl.bench.encoders lstm`` measures the modes.
 """
 
 from __future__ import annotations

@@ -1,0 +1,174 @@
+"""The ``stateful-rl`` command line: list, train, eval, bench, demo, sweep.
+
+Configuration problems print one message naming the key and the allowed values and exit
+with status 2 before anything is written (argparse's own convention for usage errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import runpy
+import sys
+from pathlib import Path
+
+from stateful_rl import __version__
+from stateful_rl.cli.config import ConfigError, parse_overrides, resolve_config
+
+BENCHMARKS = ("envs", "encoders", "agents", "nfq", "salamander")
+EXIT_CONFIG = 2
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from stateful_rl.cli.catalog import print_catalog
+
+    print_catalog()
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from stateful_rl.cli.run_dir import fresh_dir
+    from stateful_rl.cli.training import resume, train
+
+    if args.resume is not None:
+        given = [
+            f"--{k.replace('_', '-')}"
+            for k in ("env", "agent", "encoder", "config", "set", "steps", "seed", "device")
+            if getattr(args, k) not in (None, [])
+        ]
+        if given or args.run_dir is not None:
+            raise ConfigError(
+                "--resume continues the run with its saved config.yaml; "
+                f"drop {given or ['--run-dir']}"
+            )
+        resume(args.resume, progress_bar=not args.no_progress)
+        print(f"resumed and finished {args.resume}", file=sys.stderr)
+        return 0
+    overrides = parse_overrides([item for group in args.set for item in group])
+    if args.encoder is not None:
+        overrides.setdefault("hyperparams", {})["encoder"] = args.encoder
+    flags = {
+        "env": args.env,
+        "agent": args.agent,
+        "steps": args.steps,
+        "seed": args.seed,
+        "device": args.device,
+    }
+    config = resolve_config(args.config, overrides, flags)
+    default = Path("runs") / f"{config.env.split('/')[-1]}_{config.agent}_seed{config.seed}"
+    run_dir = Path(args.run_dir) if args.run_dir else fresh_dir(default)
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    train(config, run_dir, progress_bar=not args.no_progress)
+    from stateful_rl.cli.evaluate import summary_line
+
+    print(summary_line(json.loads((run_dir / "eval.json").read_text())), file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from stateful_rl.cli.evaluate import EVAL_SEED, evaluate_run, summary_line
+
+    seed = EVAL_SEED if args.seed is None else args.seed
+    result = evaluate_run(args.run_dir, args.episodes, seed, args.video, args.model)
+    print(summary_line(result), file=sys.stderr)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    module = f"stateful_rl.bench.{args.name}"
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"benchmark {args.name!r} is not installed (no module {module})")
+    sys.argv = [f"stateful-rl bench {args.name}", *args.bench_args]  # argparse's prog
+    runpy.run_module(module, run_name="__main__")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stateful_rl.cli.demo import run_demo
+
+    run_demo(Path(args.run_dir), seed=args.seed, steps=args.steps, workers=args.workers)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from stateful_rl.cli.sweep import run_sweep
+
+    run_sweep(args.config, address=args.address, num_cpus=args.num_cpus)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stateful-rl", description="Reinforcement learning under partial observability."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="environments (with spaces), agents and encoders")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("train", help="train an agent into a run directory")
+    p.add_argument("--env", help="env id (stateful_rl/ prefix optional), e.g. OccludedCatch-v0")
+    p.add_argument("--agent", help="dqn, recurrent-dqn, esn-dqn, nfq, recurrent-nfq, esn-nfq")
+    p.add_argument("--encoder", help="recurrent encoder: lstm, gru, elman, esn")
+    p.add_argument("--config", help="YAML file with run keys (see stateful_rl.cli.config)")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides, e.g. hyperparams.learning_rate=1e-3 env_kwargs.dim=2 learning_rate=1e-3",
+    )
+    p.add_argument("--steps", type=int, help="env steps to train (default: the preset's)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--run-dir", help="output directory (default runs/<env>_<agent>_seed<S>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a run's policy; JSON on stdout and in eval.json")
+    p.add_argument("run_dir")
+    p.add_argument("--episodes", type=int, help="episodes (default: the run's eval_episodes)")
+    p.add_argument("--seed", type=int, help="seed of the first episode (episode i: seed + i)")
+    p.add_argument(
+        "--video", type=int, nargs="?", const=1, default=0, metavar="N", help="record N GIFs"
+    )
+    p.add_argument("--model", choices=("model", "best_model"), default="model")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="run a benchmark script (extra arguments go to it)")
+    p.add_argument("name", choices=BENCHMARKS)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="feed-forward vs recurrent DQN on an occluded task (~3 min)")
+    p.add_argument("--run-dir", default="runs/demo")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, help="override the training steps (for a quick look)")
+    p.add_argument("--workers", type=int, default=2, help="parallel training processes")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sweep", help="grid of runs on Ray (pip install 'stateful-rl[sweep]')")
+    p.add_argument("--config", required=True, help="sweep YAML (see stateful_rl.cli.sweep)")
+    p.add_argument("--address", help="join this Ray cluster (default: a local instance)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the local instance (default: all)")
+    p.set_defaults(func=cmd_sweep)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``stateful-rl`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as error:
+        print(f"stateful-rl {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

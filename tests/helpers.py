@@ -1,0 +1,19 @@
+"""Helpers shared by test modules (on pytest's ``pythonpath``: ``from helpers import cli``)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m stateful_rl.cli ARGS`` (the console script's code) in a subprocess."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "stateful_rl.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=env,
+    )
