@@ -40,9 +40,7 @@ import io
 import json
 import math
 import os
-import random
 import sys
-import tempfile
 import time
 import typing
 import zipfile
@@ -53,7 +51,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-import cloudpickle
 import gymnasium as gym
 import numpy as np
 import torch
@@ -64,7 +61,19 @@ from stable_baselines3.common.utils import get_device, set_random_seed
 from torch import nn
 from tqdm.auto import tqdm
 
+from stateful_rl.agents.env_replay import ActionLog
 from stateful_rl.agents.evaluation import evaluate_episodes, make_eval_vector_env
+from stateful_rl.agents.persistence import (
+    UnsafeFileError,
+    check_archive,
+    check_finite_tensors,
+    decode,
+    encode,
+    global_rng_state,
+    load_tensors,
+    set_global_rng_state,
+    write_atomic,
+)
 from stateful_rl.agents.replay import ReplayBuffer
 from stateful_rl.agents.spaces import (
     check_action_space,
@@ -79,21 +88,7 @@ State = tuple[torch.Tensor, ...] | None
 EnvLike = gym.Env | gym.vector.VectorEnv | str
 CallbackLike = BaseCallback | list[BaseCallback] | Callable[[dict, dict], bool] | None
 FORMAT_VERSION = 1
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename (readers never see half)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a saved file is an ordinary one
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+TRAINING_STATE_FORMAT = "stateful_rl.training_state"
 
 
 def multiples_crossed(interval: int, before: int, after: int) -> int:
@@ -210,6 +205,7 @@ class BaseAgent(ABC):
         self._sync_obs_stats()
         if env is not None:
             self.set_env(env)
+            self.replay_buffer = self._make_replay_buffer(self.env.num_envs)  # sized up front
 
     # ----------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -362,14 +358,19 @@ class BaseAgent(ABC):
         """
         flat, batched = flatten_observations(self.observation_space, observation)
         n = len(flat)
-        starts = (
-            np.zeros(n, dtype=bool)
-            if episode_start is None
-            else np.asarray(episode_start, dtype=bool).reshape(n)
-        )
-        if state is None:
-            torch_state = self._initial_state(n)
-        else:
+        if not np.isfinite(flat).all():
+            raise ValueError(f"observation holds NaN or inf: {observation!r}")
+        starts = np.zeros(n, dtype=bool)
+        if episode_start is not None:
+            starts = np.asarray(episode_start, dtype=bool)
+            if starts.size != n:
+                raise ValueError(
+                    f"episode_start has {starts.size} entries for a batch of {n} observations"
+                )
+            starts = starts.reshape(n)
+        torch_state = self._initial_state(n)
+        if state is not None and torch_state is not None:
+            self._check_state(state, torch_state)
             torch_state = tuple(torch.as_tensor(s, device=self.device) for s in state)
         actions, torch_state = self._act(
             flat, torch_state, starts, 0.0 if deterministic else self.exploration_rate
@@ -377,6 +378,21 @@ class BaseAgent(ABC):
         actions = actions + int(self.action_space.start)
         out_state = None if torch_state is None else tuple(s.cpu().numpy() for s in torch_state)
         return (actions if batched else actions[0]), out_state
+
+    @staticmethod
+    def _check_state(state: tuple[np.ndarray, ...], expected: tuple[torch.Tensor, ...]) -> None:
+        """Raise ``ValueError`` unless ``state`` has the shapes of ``expected`` (the initial
+        state for the same batch) and finite values."""
+        shapes = [tuple(np.shape(s)) for s in state]
+        want = [tuple(e.shape) for e in expected]
+        if shapes != want:
+            raise ValueError(
+                f"state must be {len(want)} arrays of shapes {want} (what predict returned "
+                f"for this batch), got shapes {shapes}"
+            )
+        for s in state:
+            if not np.isfinite(np.asarray(s, dtype=np.float64)).all():
+                raise ValueError("state holds NaN or inf values")
 
     # ----------------------------------------------------------------- learning
     @property
@@ -401,10 +417,17 @@ class BaseAgent(ABC):
         return callback
 
     def _reset_env(self) -> None:
-        seed = None if self._env_seeded or self.seed is None else self.seed
+        if self._env_seeded:
+            seed = None  # the env's generators continue
+        else:  # an unseeded agent still seeds its env (from its own generator), so that
+            # a checkpoint can bring the env back by replaying its resets and actions
+            seed = self.seed if self.seed is not None else int(self.rng.integers(2**31))
+        n = self.env.num_envs
+        if getattr(self, "_action_log", None) is None or self._action_log.n_envs != n:
+            self._action_log = ActionLog(n)
+        self._action_log.reset(seed)
         self._last_obs, _ = self.env.reset(seed=seed)
         self._env_seeded = True
-        n = self.env.num_envs
         if self.replay_buffer is None or self.replay_buffer.n_envs != n:
             self.replay_buffer = self._make_replay_buffer(n)
         self._episode_start = np.ones(n, dtype=bool)
@@ -425,9 +448,9 @@ class BaseAgent(ABC):
         actions, self._act_state = self._act(
             flat, self._act_state, self._episode_start, self.exploration_rate
         )
-        obs, rewards, terminated, truncated, _ = self.env.step(
-            actions + int(self.action_space.start)
-        )
+        env_actions = actions + int(self.action_space.start)
+        self._action_log.step(env_actions)
+        obs, rewards, terminated, truncated, _ = self.env.step(env_actions)
         valid = ~self._autoreset  # False where the env only resets (NEXT_STEP autoreset)
         self._store(flat, actions, rewards, terminated, truncated, valid)
         self._episode_start = self._autoreset
@@ -658,8 +681,24 @@ class BaseAgent(ABC):
             zf.writestr("weights.pt", weights.getvalue())
         write_atomic(path, archive.getvalue())
 
-    # Not pickled into a training state: open files and envs rebuilt on demand.
-    _TRANSIENT: ClassVar[tuple[str, ...]] = ("_logger", "_eval_vec")
+    # Rebuilt, not saved, in a training state: the env and loggers (made afresh), what the
+    # constructor derives from the config and spaces, and caches of the module weights.
+    _TRANSIENT: ClassVar[tuple[str, ...]] = (
+        "env",
+        "_logger",
+        "_eval_vec",
+        "_eval_source",
+        "config",
+        "device",
+        "verbose",
+        "observation_space",
+        "action_space",
+        "obs_dim",
+        "n_actions",
+        "_obs_shift",
+        "_obs_scale",
+        "_numpy_q",
+    )
 
     @property
     def remaining_timesteps(self) -> int:
@@ -667,46 +706,110 @@ class BaseAgent(ABC):
         return max(self._total_timesteps - self.num_timesteps, 0)
 
     def save_training_state(self, path: str | os.PathLike) -> None:
-        """Write everything ``learn`` needs to continue exactly, atomically: modules,
-        optimiser, replay buffer, training envs (pickled mid-episode), counters, schedules,
-        evaluation history and every random generator (python, numpy, torch, the agent's).
-
-        Unlike :meth:`save` this pickles the agent: load it with the same code version.
+        """Write everything ``learn`` needs to continue exactly, atomically, as tensors and
+        plain data (loadable with ``torch.load(weights_only=True)``): modules, optimiser,
+        replay buffer, counters, schedules, evaluation history, every random generator, and
+        the training env's reset seeds and actions (:mod:`~stateful_rl.agents.env_replay`).
         """
-        state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
-        rng = {
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),  # noqa: NPY002 (SB3's set_random_seed seeds it)
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        attributes: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            if name in self._TRANSIENT:
+                continue
+            if isinstance(value, nn.Module | torch.optim.Optimizer):
+                attributes[name] = {"__module__": value.state_dict()}
+            else:
+                attributes[name] = encode(value, name)
+        state = {
+            "format": TRAINING_STATE_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "agent": type(self).__name__,
+            "config": asdict(self.config),
+            "observation_space": describe_space(self.observation_space),
+            "action_space": describe_space(self.action_space),
+            "attributes": attributes,
+            "rng": global_rng_state(),
         }
         data = io.BytesIO()
-        # cloudpickle (a Gymnasium dependency): vector envs hold their env factories (lambdas).
-        torch.save(
-            {"class": type(self), "agent": state, "rng": rng}, data, pickle_module=cloudpickle
-        )
+        torch.save(state, data)
         write_atomic(path, data.getvalue())
 
     @classmethod
-    def load_training_state(cls, path: str | os.PathLike) -> BaseAgent:
-        """An agent written by :meth:`save_training_state`, global random generators
-        restored; continue with ``learn(agent.remaining_timesteps, reset_num_timesteps=False)``.
+    def load_training_state(
+        cls,
+        path: str | os.PathLike,
+        env: EnvLike,
+        device: torch.device | str = "auto",
+        **kwargs: Any,
+    ) -> BaseAgent:
+        """The agent that :meth:`save_training_state` wrote, training on ``env`` (built as the
+        training env was, e.g. from the same id, kwargs and ``n_envs``: it is reset with the
+        recorded seeds and sent the recorded actions to come back to the same state), global
+        generators restored; continue with ``learn(agent.remaining_timesteps,
+        reset_num_timesteps=False)``. ``kwargs`` go to the constructor (``verbose``,
+        ``eval_env``, ...). Files holding anything but tensors and plain data are refused.
         """
-        location = None if torch.cuda.is_available() else "cpu"
-        data = torch.load(path, map_location=location, weights_only=False)
-        if not issubclass(data["class"], cls):
-            raise ValueError(f"{path} holds a {data['class'].__name__}, not a {cls.__name__}")
-        agent = object.__new__(data["class"])
-        agent.__dict__.update(data["agent"])
-        for name in cls._TRANSIENT:
-            setattr(agent, name, None)
-        rng = data["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])  # noqa: NPY002
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        path = Path(path)
+        state = load_tensors(path, f"training state {path}")
+        if not isinstance(state, dict) or state.get("format") != TRAINING_STATE_FORMAT:
+            raise UnsafeFileError(f"{path} is not a stateful-rl training state")
+        if state.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path} has training-state format {state.get('format_version')!r}; this "
+                f"version reads format {FORMAT_VERSION}"
+            )
+        agent = cls._from_description(state, f"{path}", env, device, **kwargs)
+        for name, value in state["attributes"].items():
+            current = getattr(agent, name, None)
+            if isinstance(current, nn.Module | torch.optim.Optimizer):
+                current.load_state_dict(value["__module__"])
+            elif isinstance(value, dict) and "__module__" in value:
+                raise UnsafeFileError(f"{path}: {name} holds weights but the agent has no module")
+            else:
+                setattr(agent, name, decode(value, name))
+        agent._sync_obs_stats()
+        set_global_rng_state(state["rng"])
+        last_obs = agent._action_log.replay(agent.env)
+        if not np.array_equal(np.asarray(last_obs), np.asarray(agent._last_obs)):
+            raise ValueError(
+                f"{path}: the rebuilt training env did not come back to the saved observation "
+                "after replaying its seeds and actions: build it as the training env was "
+                "(same id, kwargs and number of envs), and make sure it is deterministic"
+            )
         return agent
+
+    @classmethod
+    def _from_description(
+        cls,
+        meta: dict[str, Any],
+        what: str,
+        env: EnvLike | None,
+        device: torch.device | str,
+        **kwargs: Any,
+    ) -> BaseAgent:
+        """A new agent of the class, config and spaces ``meta`` describes, checked against
+        ``env`` (if given): the shared part of :meth:`load` and :meth:`load_training_state`."""
+        if meta.get("agent") != cls.__name__:
+            raise ValueError(f"{what} holds a {meta.get('agent')}, not a {cls.__name__}")
+        try:
+            obs_space = space_from_description(meta["observation_space"])
+            act_space = space_from_description(meta["action_space"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{what}: unreadable spaces ({error})") from None
+        if env is not None:
+            env = cls._wrap_env(env)
+            check_same_space(obs_space, env.single_observation_space, f"{what}: observation space")
+            check_same_space(act_space, env.single_action_space, f"{what}: action space")
+        try:
+            return cls(
+                env,
+                meta["config"],
+                device=device,
+                observation_space=obs_space,
+                action_space=act_space,
+                **kwargs,
+            )
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"{what}: unreadable config ({error})") from None
 
     @classmethod
     def load(
@@ -716,38 +819,46 @@ class BaseAgent(ABC):
         device: torch.device | str = "auto",
         **kwargs: Any,
     ) -> BaseAgent:
-        """Load a saved agent; ``env`` (optional) must have the saved observation space.
-
-        ``kwargs`` go to the constructor (e.g. ``seed``, ``verbose``, ``eval_env``).
+        """Load a saved agent; ``env`` (optional) must have the saved spaces (type, shape,
+        bounds and dtype). ``kwargs`` go to the constructor (e.g. ``seed``, ``verbose``,
+        ``eval_env``). A file that is not a model this library saved (other members, a
+        different format version, weights that are not plain tensors or not finite, or an
+        archive that would expand beyond its limit) is refused with a ``ValueError``.
         """
         path = Path(path)
         if not path.exists() and path.with_suffix(path.suffix + ".zip").exists():
             path = path.with_suffix(path.suffix + ".zip")
+        check_archive(path, f"model {path}")
         with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("config.json"))
-            weights = torch.load(
-                io.BytesIO(zf.read("weights.pt")), map_location="cpu", weights_only=True
+            names = sorted(zf.namelist())
+            if names != ["config.json", "weights.pt"]:
+                raise UnsafeFileError(
+                    f"{path} holds {names}; a saved model holds config.json and weights.pt"
+                )
+            try:
+                meta = json.loads(zf.read("config.json"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise UnsafeFileError(f"{path}: config.json is not JSON ({error})") from None
+            weights = load_tensors(zf.read("weights.pt"), f"{path}: weights.pt")
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            found = meta.get("format_version") if isinstance(meta, dict) else meta
+            raise ValueError(
+                f"{path} has model format {found!r}; this version reads format {FORMAT_VERSION}"
             )
-        if meta["agent"] != cls.__name__:
-            raise ValueError(f"{path} holds a {meta['agent']}, not a {cls.__name__}")
-        obs_space = space_from_description(meta["observation_space"])
-        act_space = space_from_description(meta["action_space"])
-        if env is not None:
-            env = cls._wrap_env(env)
-            check_same_space(obs_space, env.single_observation_space, f"{path}: observation space")
-            check_same_space(act_space, env.single_action_space, f"{path}: action space")
-        agent = cls(
-            env,
-            meta["config"],
-            device=device,
-            observation_space=obs_space,
-            action_space=act_space,
-            **kwargs,
-        )
-        if weights["obs_rms"] is not None:
-            agent.obs_rms.mean = weights["obs_rms"]["mean"].numpy()
-            agent.obs_rms.var = weights["obs_rms"]["var"].numpy()
-            agent.obs_rms.count = weights["obs_rms"]["count"]
-        agent._restore({"modules": weights["modules"], "obs_rms": agent.obs_rms})
-        agent.num_timesteps = meta["num_timesteps"]
+        agent = cls._from_description(meta, str(path), env, device, **kwargs)
+        try:
+            modules, rms = weights["modules"], weights["obs_rms"]
+            for name, tensors in modules.items():
+                check_finite_tensors(tensors, f"{path}: {name}")
+            if rms is not None:
+                check_finite_tensors(
+                    {"obs_rms.mean": rms["mean"], "obs_rms.var": rms["var"]}, str(path)
+                )
+                agent.obs_rms.mean = rms["mean"].numpy()
+                agent.obs_rms.var = rms["var"].numpy()
+                agent.obs_rms.count = rms["count"]
+            agent._restore({"modules": modules, "obs_rms": agent.obs_rms})
+        except (KeyError, TypeError, AttributeError, RuntimeError) as error:
+            raise ValueError(f"{path}: weights do not fit the agent ({error})") from None
+        agent.num_timesteps = int(meta.get("num_timesteps", 0))
         return agent

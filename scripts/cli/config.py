@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -234,13 +235,54 @@ def check_hyperparams(agent: str, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Keyword arguments of gymnasium.make / make_vec themselves: not env settings.
+GYM_MAKE_ARGUMENTS = (
+    "vectorization_mode",
+    "vector_kwargs",
+    "wrappers",
+    "num_envs",
+    "render_mode",
+    "apply_api_compatibility",
+    "disable_env_checker",
+)
+IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def check_data(key: str, value: Any) -> None:
+    """Refuse, anywhere inside ``value``, a string shaped like an import path
+    (``module:attribute``): values read from configs are data, never code to load."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_data(f"{key}.{k}", v)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            check_data(f"{key}[{i}]", v)
+    elif isinstance(value, str) and IMPORT_STRING.match(value):
+        raise ConfigError(
+            f"{key} = {value!r} looks like an import path ('module:attribute'); configs hold "
+            "data only, so it is refused"
+        )
+
+
 def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
-    """The env exists, accepts ``env_kwargs`` and has the Discrete actions the agents need."""
+    """The env is registered, accepts ``env_kwargs`` and has the Discrete actions the agents
+    need. Module-qualified ids (``"pkg:Env-v0"``, which Gymnasium imports) are refused: a run
+    config must not name code to import; ``--import PKG`` on the command line does that."""
+    if ":" in env_id:
+        raise ConfigError(
+            f"env {env_id!r} names a module to import; configs may only name registered ids: "
+            "pass --import MODULE on the command line and the bare id"
+        )
+    reserved = sorted(set(env_kwargs) & set(GYM_MAKE_ARGUMENTS))
+    if reserved:
+        raise ConfigError(f"env_kwargs {reserved} are arguments of gymnasium.make, not of the env")
+    check_data("env_kwargs", env_kwargs)
     if env_id not in gym.registry:
         ours = sorted(k for k in gym.registry if k.startswith(f"{NAMESPACE}/"))
         raise ConfigError(
             f"unknown env {env_id!r}; allowed: {', '.join(ours)} "
-            "(the stateful_rl/ prefix may be omitted) or any registered Gymnasium id"
+            "(the stateful_rl/ prefix may be omitted), any registered Gymnasium id, or an id "
+            "your package registers (--import PACKAGE)"
         )
     try:
         env = gym.make(env_id, **env_kwargs)
@@ -303,15 +345,26 @@ def resolve_config(
 
 
 def check_device(device: str) -> None:
-    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (torch's own parser names the problem)."""
+    """``auto``, ``cpu``, ``cuda``/``cuda:N`` or ``mps``, present on this machine (a run on
+    another device than the one asked for would be recorded wrongly)."""
     import torch
 
     if device == "auto":
         return
     try:
-        torch.device(device)
+        parsed = torch.device(device)
     except RuntimeError as error:
         raise ConfigError(f"device {device!r}: {error}; allowed: auto, cpu, cuda, cuda:N") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (parsed.index or 0) >= count:
+            found = f"{count} CUDA device(s)" if count else "no CUDA device"
+            raise ConfigError(f"device {device!r}: this machine has {found}; use auto or cpu")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"device {device!r}: MPS is not available here; use auto or cpu")
+    elif parsed.type != "cpu":
+        raise ConfigError(f"device {device!r}: allowed: auto, cpu, cuda, cuda:N, mps")
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:

@@ -17,7 +17,8 @@ import gymnasium as gym
 import numpy as np
 from PIL import Image
 
-from stateful_rl.agents.base import BaseAgent, write_atomic
+from stateful_rl.agents.base import BaseAgent
+from stateful_rl.agents.persistence import write_atomic
 from stateful_rl.cli.config import ConfigError, RunConfig, agent_class, load_run_config
 from stateful_rl.cli.run_dir import RunDirectory, write_json
 from stateful_rl.envs.reference_policies import evaluate_reference_policies, memory_score

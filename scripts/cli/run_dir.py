@@ -29,7 +29,7 @@ import yaml
 from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
 from torch.utils.tensorboard import SummaryWriter
 
-from stateful_rl.agents.base import write_atomic
+from stateful_rl.agents.persistence import write_atomic
 from stateful_rl.cli.config import RunConfig
 
 STEP_KEY = "time/total_timesteps"

@@ -69,7 +69,9 @@ def resume(run_dir: str | Path, progress_bar: bool = True) -> BaseAgent:
     config = load_run_config(run.root)
     if not run.checkpoint.is_file():
         raise ConfigError(f"{run.root} has no checkpoint ({run.checkpoint}) to resume from")
-    agent = agent_class(config.agent).load_training_state(run.checkpoint)
+    agent = agent_class(config.agent).load_training_state(
+        run.checkpoint, make_env(config), device=config.device
+    )
     agent.set_logger(run.logger(resume_step=agent.num_timesteps))
     return _learn(agent, config, run, agent.remaining_timesteps, progress_bar, False, None)
 
