@@ -525,7 +525,12 @@ class BaseAgent(ABC):
         self._total_timesteps = start_steps + total_timesteps
         callback = self._init_callback(callback)
         callback.on_training_start(locals(), globals())
-        bar = tqdm(total=total_timesteps, unit="step", disable=not progress_bar)
+        bar = tqdm(  # a continued learn call shows the whole call's progress
+            total=self._total_timesteps - self._learn_start,
+            initial=start_steps - self._learn_start,
+            unit="step",
+            disable=not progress_bar,
+        )
         t0, last_postfix = time.perf_counter(), 0.0
         eval_freq = self.config.eval_freq
         try:

@@ -304,6 +304,7 @@ def resolve_config(
     """Merge defaults, preset, file, overrides and flags (``None`` flags are unset); validate."""
     user = merge(load_yaml(config_file) if config_file else {}, overrides or {})
     user = merge(user, {k: v for k, v in (flags or {}).items() if v is not None})
+    check_data("config", {k: v for k, v in user.items() if k != "env"})
     for key in ("env", "agent"):
         if key not in user:
             raise ConfigError(f"no {key} given: use --{key} or put {key}: in the --config file")
