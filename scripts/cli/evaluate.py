@@ -63,7 +63,10 @@ def load_agent(run: RunDirectory, config: RunConfig, model: str = "model") -> Ba
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: train the run first (or pick another --model)")
     make_env = partial(gym.make, config.env, **config.env_kwargs)
-    return agent_class(config.agent).load(path, device=config.device, eval_env=make_env)
+    try:
+        return agent_class(config.agent).load(path, device=config.device, eval_env=make_env)
+    except ValueError as error:  # includes UnsafeFileError: a file we did not write
+        raise ConfigError(str(error)) from None
 
 
 def check_renderable(config: RunConfig) -> None:

@@ -212,9 +212,13 @@ class RunDirectory:
         return stale
 
     def is_new(self) -> bool:
-        """Whether the directory holds nothing but its lock files (a run can start here)."""
+        """Whether the directory holds nothing but lock files and stale temporaries (a run
+        killed before writing its config.yaml leaves only those: it can start here again)."""
         ours = {self.lock_file.name, self.owner_file.name}
-        return not self.root.exists() or all(p.name in ours for p in self.root.iterdir())
+        return not self.root.exists() or all(
+            p.name in ours or (p.name.startswith(".") and p.name.endswith(".tmp"))
+            for p in self.root.iterdir()
+        )
 
     def write_config(self, config: RunConfig) -> None:
         text = yaml.safe_dump(config.to_dict(), sort_keys=False)

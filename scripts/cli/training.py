@@ -93,9 +93,12 @@ def resume(run_dir: str | Path, progress_bar: bool = True) -> BaseAgent:
                 events.unlink()
             print(f"{run.root} has no checkpoint yet: training it from scratch", file=sys.stderr)
             return _train_new(build_agent(config), config, run, progress_bar, None)
-        agent = agent_class(config.agent).load_training_state(
-            run.checkpoint, make_env(config), device=config.device
-        )
+        try:
+            agent = agent_class(config.agent).load_training_state(
+                run.checkpoint, make_env(config), device=config.device
+            )
+        except ValueError as error:  # includes UnsafeFileError: a file we did not write
+            raise ConfigError(str(error)) from None
         agent.set_logger(run.logger(resume_step=agent.num_timesteps))
         return _learn(agent, config, run, agent.remaining_timesteps, progress_bar, False, None)
 
