@@ -22,8 +22,9 @@ How a new agent subclasses :class:`BaseAgent` (DQN, RecurrentDQN and NFQ do this
 4. Implement ``_greedy_actions(obs[N, F], state, episode_start[N])`` returning greedy
    actions ``[N]`` (long tensor) and the next state; it runs under ``torch.no_grad``
    (``episode_start`` is None for agents that are not recurrent).
-   Recurrent agents also override ``_initial_state(n)`` and ``_record_actions`` and set
-   ``recurrent = True``.
+   Recurrent agents set ``recurrent = True`` and hold their Q-function as ``self.policy``,
+   a :class:`~stateful_rl.agents.policies.RecurrentQNetwork`, whose state (encoder state
+   and previous action) ``predict`` and ``learn`` carry between steps.
 5. Implement ``_after_step(before)``: called after every vector step of ``learn`` with
    the step count before it; train there (``self.num_timesteps``, :func:`multiples_crossed`,
    ``self._check_finite(loss)``) and set ``self.exploration_rate`` (ε of the ε-greedy
@@ -88,6 +89,7 @@ State = tuple[torch.Tensor, ...] | None
 EnvLike = gym.Env | gym.vector.VectorEnv | str
 CallbackLike = BaseCallback | list[BaseCallback] | Callable[[dict, dict], bool] | None
 FORMAT_VERSION = 1
+NORMALIZED_CLIP = 10.0  # normalised observations are clipped to ±this (as SB3's VecNormalize)
 TRAINING_STATE_FORMAT = "stateful_rl.training_state"
 
 
@@ -241,15 +243,16 @@ class BaseAgent(ABC):
         """:meth:`_normalize` for numpy observations on CPU."""
         if self._obs_shift is None:
             return flat
-        return np.clip((flat - self._obs_shift.numpy()) / self._obs_scale.numpy(), -10.0, 10.0)
+        normalized = (flat - self._obs_shift.numpy()) / self._obs_scale.numpy()
+        return np.clip(normalized, -NORMALIZED_CLIP, NORMALIZED_CLIP)
 
     def _initial_state(self, n: int) -> State:
         """The agent's state at an episode start for ``n`` envs (None: stateless)."""
-        return None
+        return self.policy.initial_state(n, self.device) if self.recurrent else None
 
     def _record_actions(self, state: State, actions: torch.Tensor) -> State:
         """The state after ``actions[N]`` were taken (recurrent agents remember them)."""
-        return state
+        return self.policy.record_actions(state, actions) if self.recurrent else state
 
     # ----------------------------------------------------------------- environments
     @staticmethod
@@ -306,10 +309,22 @@ class BaseAgent(ABC):
         return self._normalize(obs)
 
     def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
-        """Apply the running observation normalisation (identity when it is off)."""
+        """Apply the running observation normalisation (identity when it is off), in place."""
         if self._obs_shift is None:
             return obs
-        return ((obs - self._obs_shift) / self._obs_scale).clamp_(-10.0, 10.0)
+        return ((obs - self._obs_shift) / self._obs_scale).clamp_(-NORMALIZED_CLIP, NORMALIZED_CLIP)
+
+    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        """What the networks read for flat observations ``obs[..., F]``: ``(o − μ)/σ``
+        clipped to ±``NORMALIZED_CLIP`` with the running statistics (``normalize_obs``), else
+        ``obs`` unchanged."""
+        return self._normalize(obs.clone())
+
+    def observation_normalization(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(μ, σ)`` of the observation normalisation, each ``[F]`` (None when it is off)."""
+        if self._obs_shift is None:
+            return None
+        return self._obs_shift.clone(), self._obs_scale.clone()
 
     def _sync_obs_stats(self) -> None:
         """Copy the running mean/std to the device (after each update of ``obs_rms``)."""
@@ -470,10 +485,15 @@ class BaseAgent(ABC):
     def _store(self, flat, actions, rewards, terminated, truncated, valid) -> None:
         """Write one vector step into ``self.replay_buffer`` (with the state for sequences)."""
         buffer = self.replay_buffer
-        state = None
-        if buffer.wants_state():
-            state = tuple(s.cpu().numpy() for s in self._state_before[: len(buffer.states)])
-        buffer.add(flat, actions, rewards, terminated, truncated, self._episode_start, valid, state)
+        state, prev = None, None
+        if self.recurrent:  # what the policy read with this observation: kept for replay
+            before = self._state_before
+            prev = np.where(self._episode_start, -1, before[-1].cpu().numpy())
+            if buffer.wants_state():
+                state = tuple(s.cpu().numpy() for s in before[: len(buffer.states)])
+        buffer.add(
+            flat, actions, rewards, terminated, truncated, self._episode_start, valid, state, prev
+        )
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         """Stop training with a ``FloatingPointError`` naming the env step if ``loss`` is NaN/inf.

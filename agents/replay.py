@@ -184,7 +184,6 @@ class ReplayBuffer:
             for s in state_shapes
         )
         self.head = 0  # vector steps written so far (unwrapped slot index of the next write)
-        self._last_actions = np.full(n_envs, -1, dtype=np.int64)
 
     @property
     def oldest(self) -> int:
@@ -209,13 +208,16 @@ class ReplayBuffer:
         starts: np.ndarray,
         valid: np.ndarray,
         state: Sequence[np.ndarray] | None = None,
+        prev_actions: np.ndarray | None = None,
     ) -> None:
         """Write one vector step: arrays ``[N, ...]``; ``state`` (each ``[N, ...]``) is the
-        recurrent state before reading ``obs``, required when :meth:`wants_state`."""
+        recurrent state before reading ``obs``, required when :meth:`wants_state`;
+        ``prev_actions[N]`` the previous actions a recurrent policy read with ``obs`` (−1:
+        none, the default)."""
         i = self.head % self.slots
         self.obs[i] = obs
         self.actions[i] = actions
-        self.prev_actions[i] = np.where(starts, -1, self._last_actions)
+        self.prev_actions[i] = -1 if prev_actions is None else prev_actions
         self.rewards[i] = rewards
         self.terminated[i] = terminated
         self.truncated[i] = truncated
@@ -229,7 +231,6 @@ class ReplayBuffer:
                 )
             for store, s in zip(self.states, state, strict=True):
                 store[i // self.state_stride] = s
-        self._last_actions = np.asarray(actions, dtype=np.int64).copy()
         self.head += 1
 
     def _windows(self, t: np.ndarray, env: np.ndarray, n: int) -> tuple[np.ndarray, ...]:

@@ -156,11 +156,13 @@ def test_discrete_observations_are_one_hot():
 
 def test_readout_input_feeds_the_encoder_input_to_the_head():
     agent = AGENTS["esn-readout-input"]("CartPole-v1", seed=0)
-    assert agent.head[0][0].in_features == 50 + 4 + 2  # reservoir, observation, previous action
+    assert (
+        agent.policy.head[0][0].in_features == 50 + 4 + 2
+    )  # reservoir, observation, previous action
     with torch.no_grad():  # the head's input weights on x change Q: x reaches the head
-        q0 = agent.head(agent._head_input(torch.zeros(1, 50), torch.ones(1, 6)))
-        agent.head[0][0].weight[:, 50:] += 1.0
-        q1 = agent.head(agent._head_input(torch.zeros(1, 50), torch.ones(1, 6)))
+        q0 = agent.policy.q_from(torch.zeros(1, 50), torch.ones(1, 6))
+        agent.policy.head[0][0].weight[:, 50:] += 1.0
+        q1 = agent.policy.q_from(torch.zeros(1, 50), torch.ones(1, 6))
     assert not torch.allclose(q0, q1)
 
 
@@ -190,13 +192,15 @@ def test_numpy_acting_equals_the_torch_q_network():
 
 def test_esn_reservoir_stays_frozen():
     agent = AGENTS["esn"]("CartPole-v1", seed=0)
-    reservoir = {k: v.clone() for k, v in agent.encoder.state_dict().items()}
-    head = [p.clone() for p in agent.head.parameters()]
+    reservoir = {k: v.clone() for k, v in agent.policy.encoder.state_dict().items()}
+    head = [p.clone() for p in agent.policy.head.parameters()]
     agent.learn(500)
-    for k, v in agent.encoder.state_dict().items():
+    for k, v in agent.policy.encoder.state_dict().items():
         assert torch.equal(dense(v), dense(reservoir[k])), k
-    assert any(not torch.equal(a, b) for a, b in zip(head, agent.head.parameters(), strict=True))
-    assert agent.target_encoder is agent.encoder
+    assert any(
+        not torch.equal(a, b) for a, b in zip(head, agent.policy.head.parameters(), strict=True)
+    )
+    assert agent.target_policy.encoder is agent.policy.encoder
 
 
 class NaNAfter(gym.Wrapper):

@@ -254,11 +254,11 @@ def test_episode_features_match_step_by_step_acting(encoder):
     chunk = agent.episode_chunks()[-1]
     length = int(chunk.mask[:, 0].sum()) + 1
     with torch.no_grad():
-        whole = agent.head(agent._features(chunk))[:length, 0]
+        whole = agent.policy.head(agent._features(chunk))[:length, 0]
         state, stepped = agent._initial_state(1), []
         for t in range(length):
             start = torch.tensor([t == 0])
-            q, state = agent._step_q(agent._normalize(chunk.obs[t, :1]), state, start)
+            q, state = agent.policy.step(agent.normalize(chunk.obs[t, :1]), state, start)
             state = agent._record_actions(state, chunk.actions[t, :1])
             stepped.append(q)
     torch.testing.assert_close(torch.cat(stepped), whole, atol=1e-5, rtol=1e-5)
