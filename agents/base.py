@@ -36,7 +36,9 @@ observation normalisation, NaN stop, save/load) comes from the base class.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
 import io
 import json
 import math
@@ -47,8 +49,8 @@ import typing
 import zipfile
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Iterator
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,6 +64,7 @@ from stable_baselines3.common.utils import get_device, set_random_seed
 from torch import nn
 from tqdm.auto import tqdm
 
+from stateful_rl.agents.config import AgentConfig
 from stateful_rl.agents.env_replay import ActionLog
 from stateful_rl.agents.evaluation import evaluate_episodes, make_eval_vector_env
 from stateful_rl.agents.persistence import (
@@ -89,6 +92,7 @@ State = tuple[torch.Tensor, ...] | None
 EnvLike = gym.Env | gym.vector.VectorEnv | str
 CallbackLike = BaseCallback | list[BaseCallback] | Callable[[dict, dict], bool] | None
 FORMAT_VERSION = 1
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCH_NUM_THREADS")
 NORMALIZED_CLIP = 10.0  # normalised observations are clipped to ±this (as SB3's VecNormalize)
 TRAINING_STATE_FORMAT = "stateful_rl.training_state"
 
@@ -98,58 +102,71 @@ def multiples_crossed(interval: int, before: int, after: int) -> int:
     return after // interval - before // interval if interval > 0 else 0
 
 
-@dataclass
-class AgentConfig:
-    """Hyper-parameters every agent has.
+def learning_threads(threads: int | str | None) -> int | None:
+    """The torch thread count ``learn`` runs with: ``"auto"`` is 1 unless the user set one
+    through ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``/``TORCH_NUM_THREADS`` (then None: keep
+    torch's setting); None keeps torch's setting; a number is used as it is."""
+    if threads == "auto":
+        chosen = any(os.environ.get(v) for v in THREAD_VARIABLES)
+        return None if chosen else 1
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):  # fmt: skip
+        raise ValueError(f"threads must be 'auto', None or an int >= 1, got {threads!r}")
+    return threads
 
-    normalize_obs: standardise observations with running mean/std (clipped to ±10); the
-        statistics are saved with the agent.
-    eval_freq: env steps between evaluations that keep the best model (0: no evaluation).
-    n_eval_episodes: episodes per evaluation, each with a fresh seed.
-    """
 
-    normalize_obs: bool = False
-    eval_freq: int = 0
-    n_eval_episodes: int = 10
-
-    def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for f in fields(self):
-            value, kind = getattr(self, f.name), hints[f.name]
-            origin = typing.get_origin(kind)
-            if origin is tuple and isinstance(value, list | tuple):
-                value = tuple(value)
-            elif kind is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            base = origin or kind
-            if base in (int, float, bool, str, tuple, dict) and (
-                not isinstance(value, base) or (base is int and isinstance(value, bool))
-            ):
-                raise ValueError(f"{type(self).__name__}.{f.name} must be {kind}, got {value!r}")
-            object.__setattr__(self, f.name, value)
-        for name in ("eval_freq",):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{type(self).__name__}.{name} must be >= 0")
-        if self.n_eval_episodes < 1:
-            raise ValueError(f"{type(self).__name__}.n_eval_episodes must be >= 1")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> AgentConfig:
-        """Build from a mapping; an unknown key raises a ``ValueError`` naming the allowed ones."""
-        allowed = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"unknown {cls.__name__} key(s) {unknown}; allowed: {', '.join(allowed)}"
-            )
-        return cls(**values)
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads (None: unchanged), then restore."""
+    before = torch.get_num_threads()
+    if threads is not None and threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 class BaseAgent(ABC):
-    """Shared machinery of the value-based agents (see the module docstring)."""
+    """Shared machinery of the value-based agents (see the module docstring).
+
+    Constructor keywords besides the hyper-parameters (the fields of ``config_class``, also
+    accepted as keyword arguments): ``device`` ("auto": CUDA when present), ``seed``,
+    ``verbose``, ``tensorboard_log`` (a folder: CSV and TensorBoard logs), ``eval_env`` (an
+    env, id or factory for the evaluations that keep the best model; default: built like
+    the training env), ``observation_space``/``action_space`` (an agent without an env),
+    ``threads`` (torch threads while ``learn`` runs: "auto" is one thread, which for these
+    small networks is faster than several on a busy machine, unless ``OMP_NUM_THREADS`` or
+    a similar variable says otherwise; None keeps torch's own setting; the setting is
+    restored when ``learn`` returns).
+    """
 
     config_class: ClassVar[type[AgentConfig]] = AgentConfig
     recurrent: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give each agent class a signature listing its hyper-parameters (``help(DQN)``,
+        ``inspect.signature``), generated from its config dataclass."""
+        super().__init_subclass__(**kwargs)
+        own = list(inspect.signature(BaseAgent.__init__).parameters.values())[1:-1]
+        hints = typing.get_type_hints(cls.config_class)
+        hyper = [
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=f.default if f.default is not MISSING else f.default_factory(),
+                annotation=hints[f.name],
+            )
+            for f in fields(cls.config_class)
+        ]
+        cls.__signature__ = inspect.Signature(own + hyper)  # type: ignore[attr-defined]
+
+    @classmethod
+    def constructor_keywords(cls) -> list[str]:
+        """Keyword arguments of the constructor that are not hyper-parameters."""
+        parameters = list(inspect.signature(BaseAgent.__init__).parameters.values())
+        return [p.name for p in parameters[1:-1]]
 
     def __init__(
         self,
@@ -163,8 +180,10 @@ class BaseAgent(ABC):
         eval_env: EnvLike | Callable[[], gym.Env] | None = None,
         observation_space: gym.Space | None = None,
         action_space: gym.Space | None = None,
+        threads: int | str | None = "auto",
         **hyper_parameters: Any,
     ) -> None:
+        self.threads = learning_threads(threads)
         if config is None:
             config = {}
         if isinstance(config, AgentConfig):
@@ -531,6 +550,29 @@ class BaseAgent(ABC):
         reset_num_timesteps=False)`` exactly as the uninterrupted call would have (same
         schedules; on CPU with a seed, the same numbers).
         """
+        with torch_threads(self.threads):
+            return self._learn(
+                total_timesteps,
+                callback,
+                log_interval,
+                progress_bar,
+                reset_num_timesteps,
+                best_model_path,
+                checkpoint_freq,
+                checkpoint_path,
+            )
+
+    def _learn(
+        self,
+        total_timesteps: int,
+        callback: CallbackLike,
+        log_interval: int,
+        progress_bar: bool,
+        reset_num_timesteps: bool,
+        best_model_path: str | os.PathLike | None,
+        checkpoint_freq: int,
+        checkpoint_path: str | os.PathLike | None,
+    ) -> BaseAgent:
         if self.env is None:
             raise ValueError("this agent has no env: pass one to the constructor or set_env")
         if total_timesteps < 0:
@@ -710,6 +752,7 @@ class BaseAgent(ABC):
     # constructor derives from the config and spaces, and caches of the module weights.
     _TRANSIENT: ClassVar[tuple[str, ...]] = (
         "env",
+        "threads",
         "_logger",
         "_eval_vec",
         "_eval_source",

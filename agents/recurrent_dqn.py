@@ -177,8 +177,3 @@ class RecurrentDQN(DQN):
             self._optimize(loss)
             losses.append(loss.detach())
         self._end_phase(losses)
-
-
-def esn_dqn(env: Any, **kwargs: Any) -> RecurrentDQN:
-    """ESN-DQN: a :class:`RecurrentDQN` with a frozen echo-state reservoir (``encoder="esn"``)."""
-    return RecurrentDQN(env, encoder="esn", **kwargs)

@@ -296,8 +296,3 @@ class RecurrentNFQ(NFQ):
         self.policy.head.fit(features, actions, y)
         q = self.policy.head(features).gather(1, actions[:, None]).squeeze(1)
         return float(((q - y) ** 2).mean())
-
-
-def esn_nfq(env: Any, **kwargs: Any) -> RecurrentNFQ:
-    """ESN-NFQ: a frozen echo-state reservoir with a linear Q-head solved in closed form."""
-    return RecurrentNFQ(env, **{"encoder": "esn", "net_arch": (), **kwargs})

@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -39,14 +38,9 @@ import yaml
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.agents import AGENTS, BaseAgent
+from stateful_rl.agents.config import check_type as agent_check_type
 from stateful_rl.encoders import ENCODERS
 from stateful_rl.envs.registration import NAMESPACE
-
-# Hyper-parameters an agent name fixes (its constructor in AGENTS overrides them).
-FIXED_HYPERPARAMS: dict[str, dict[str, Any]] = {
-    "esn-dqn": {"encoder": "esn"},
-    "esn-nfq": {"encoder": "esn", "net_arch": []},
-}
 
 
 class ConfigError(ValueError):
@@ -78,11 +72,8 @@ MINIMUM = {"steps": 1, "n_envs": 1, "checkpoint_freq": 0, "log_interval": 1, "ev
 
 
 def agent_class(name: str) -> type[BaseAgent]:
-    """The class an ``AGENTS`` entry builds (a class, or a function annotated to return one)."""
-    constructor = AGENTS[name]
-    if isinstance(constructor, type):
-        return constructor
-    return typing.get_type_hints(constructor)["return"]
+    """The class an ``AGENTS`` name builds."""
+    return AGENTS[name].cls
 
 
 def hyperparam_names(agent: str) -> list[str]:
@@ -172,39 +163,12 @@ def preset(agent: str, env_id: str) -> dict[str, Any]:
     return merge(entries.get("default", {}), entries.get(env_id, {}))
 
 
-def type_name(kind: Any) -> str:
-    return getattr(kind, "__name__", str(kind))
-
-
 def check_type(key: str, value: Any, kind: Any) -> Any:
-    """``value`` converted to ``kind`` (int -> float, list -> tuple) or a ``ConfigError``."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        for option in args:
-            try:
-                return check_type(key, value, option)
-            except ConfigError:
-                pass
-        raise ConfigError(f"{key} must be {kind}, got {value!r}")
-    if kind is Any:
-        return value
-    if kind is type(None):
-        if value is None:
-            return None
-    elif origin is tuple:
-        if isinstance(value, list | tuple):
-            item_kind = args[0] if args else Any
-            return tuple(check_type(f"{key}[{i}]", v, item_kind) for i, v in enumerate(value))
-    elif origin is dict or kind is dict:
-        if isinstance(value, dict):
-            return value
-    elif kind is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif isinstance(kind, type) and isinstance(value, kind):
-        if not (kind is int and isinstance(value, bool)):
-            return value
-    raise ConfigError(f"{key} must be {type_name(origin or kind)}, got {value!r}")
+    """:func:`stateful_rl.agents.config.check_type`, its error a :class:`ConfigError`."""
+    try:
+        return agent_check_type(key, value, kind)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def check_choice(key: str, value: str, allowed: list[str]) -> None:
@@ -333,11 +297,12 @@ def resolve_config(
             f"agent {agent!r} has no encoder; --encoder applies to: "
             + ", ".join(a for a in AGENTS if "encoder" in hyperparam_names(a))
         )
-    for key, fixed in FIXED_HYPERPARAMS.get(agent, {}).items():
+    fixed_hyperparams = dict(AGENTS[agent].fixed)
+    for key, fixed in fixed_hyperparams.items():
         given = values.get("hyperparams", {}).get(key, fixed)
         if (list(given) if isinstance(given, tuple) else given) != fixed:
             raise ConfigError(f"agent {agent!r} fixes hyperparams.{key} = {fixed!r}, got {given!r}")
-    values["hyperparams"] = merge(values.get("hyperparams", {}), FIXED_HYPERPARAMS.get(agent, {}))
+    values["hyperparams"] = merge(values.get("hyperparams", {}), fixed_hyperparams)
     values["hyperparams"] = check_hyperparams(agent, values["hyperparams"])
     config = RunConfig(**values)
     check_device(config.device)

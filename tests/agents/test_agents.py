@@ -59,11 +59,64 @@ def test_non_discrete_action_space_is_refused_naming_it():
         DQN("Pendulum-v1")
 
 
+def test_signature_lists_the_hyper_parameters():
+    import inspect
+
+    parameters = inspect.signature(RecurrentDQN).parameters
+    assert parameters["burn_in"].default == 10 and parameters["gamma"].default == 0.99
+    assert parameters["seed"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert "learning_rate" in inspect.signature(DQN).parameters
+    assert "burn_in" not in inspect.signature(DQN).parameters
+
+
+def test_learn_runs_with_one_thread_and_restores_the_setting(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.delenv("TORCH_NUM_THREADS", raising=False)
+    seen = []
+    torch.set_num_threads(2)
+    try:
+        DQN("CartPole-v1", **FAST).learn(
+            20, callback=lambda *_: seen.append(torch.get_num_threads()) or True
+        )
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        DQN("CartPole-v1", **FAST, threads=None).learn(
+            20, callback=lambda *_: seen.append(torch.get_num_threads()) or True
+        )
+        assert set(seen) == {2}
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        seen.clear()
+        DQN("CartPole-v1", **FAST).learn(
+            20, callback=lambda *_: seen.append(torch.get_num_threads()) or True
+        )
+        assert set(seen) == {2}
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_agents_register_the_environment_ids_on_import():
+    import subprocess
+    import sys
+
+    code = (
+        "import gymnasium as gym\nfrom stateful_rl.agents import RecurrentDQN\n"
+        "gym.make_vec('stateful_rl/CartPoleNoVel-v0', 2)\n"
+        "RecurrentDQN('stateful_rl/CartPoleNoVel-v0', encoder='gru')\nprint('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
 def test_config_errors_name_the_key():
     with pytest.raises(ValueError, match=r"unknown DQNConfig key.*learnig_rate.*allowed"):
         DQN("CartPole-v1", learnig_rate=1e-3)
-    with pytest.raises(ValueError, match=r"DQNConfig.batch_size must be <class 'int'>"):
+    with pytest.raises(ValueError, match=r"DQNConfig.batch_size must be int, got '32'"):
         DQNConfig(batch_size="32")
+    with pytest.raises(ValueError, match=r"DQNConfig.gamma must be a finite number, got nan"):
+        DQNConfig(gamma=float("nan"))
+    with pytest.raises(ValueError, match=r"threads must be 'auto', None or an int >= 1"):
+        DQN("CartPole-v1", threads=0)
     with pytest.raises(ValueError, match="burn_in"):
         RecurrentDQN("CartPole-v1", burn_in=39)
     with pytest.raises(ValueError, match="unknown encoder 'transformer'"):
