@@ -49,8 +49,8 @@ class RecurrentDQNConfig(DQNConfig):
     batch_size: sequences per gradient step.
 
     R2D2's sequences (80 slots, 40 overlap, 40 burn-in) are scaled down to 40/20/10 for
-    episodes of tens to hundreds of steps. The other defaults differ from DQN's as the
-    CartPole-without-velocities prototype did: 3-step Double-DQN targets, running
+    episodes of tens to hundreds of steps. The other defaults differ from DQN's for partially
+    observed control (CartPole without velocities): 3-step Double-DQN targets, running
     observation normalisation, one update per 16 env steps.
     """
 

@@ -17,7 +17,7 @@ import stateful_rl.envs  # noqa: F401
 from stateful_rl.agents import DQN, DQNConfig, RecurrentDQN, esn_dqn
 from stateful_rl.agents.base import multiples_crossed
 
-torch.set_num_threads(1)  # several torch threads on a loaded 2-core machine are ~100x slower
+torch.set_num_threads(1)  # several threads on busy cores are far slower for small nets
 
 FAST = {"learning_starts": 100, "buffer_size": 2000, "train_freq": 4, "target_update_interval": 100}
 RECURRENT_FAST = {

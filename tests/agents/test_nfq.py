@@ -1,4 +1,4 @@
-"""NFQ and RecurrentNFQ (issue 6): fitting, known optimal Q, hint-to-goal, save/load, errors."""
+"""NFQ and RecurrentNFQ: fitting, known optimal Q, hint-to-goal, save/load, errors."""
 
 from __future__ import annotations
 
