@@ -253,8 +253,10 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--env", required=True, choices=sorted(ENVS))
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--steps", type=int, help="shorter runs for a smoke test (not the preset)")
-    run.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                     help="our hyper-parameters for a candidate recipe (not the preset)")  # fmt: skip
+    run.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE",
+        help="our hyper-parameters for a candidate recipe (not the preset)",
+    )  # fmt: skip
     every = sub.add_parser("all", help="every method x env x seed, each in its own process")
     every.add_argument("--envs", nargs="+", default=sorted(ENVS), choices=sorted(ENVS))
     every.add_argument("--methods", nargs="+", default=["ours", "rppo"])
