@@ -196,7 +196,7 @@ class SalamanderEnv(gym.Env):
             self._joint_targets[:] = targets
             targets = self._joint_targets
         # MuJoCo clamps ctrl to each actuator's ctrlrange.
-        energy = self.physics.simulate(targets, self.steps_per_cpg, self.cpg_dt)
+        energy = self.physics.simulate(targets[None], self.steps_per_cpg, self.cpg_dt)[0]
         com_velocity = (self.com - com_before) / self.control_dt
         power = energy / self.control_dt
         rewards, terminated = self._task_step(com_velocity)
@@ -235,8 +235,10 @@ class SalamanderEnv(gym.Env):
 
     def _attach_physics(self) -> None:
         """The water forces and the compiled physics loop on ``self.model``, ``self.data``."""
-        self.water = WaterForces(self.model, self.data, self.links, shore_x=self.arena.shore_x)
-        self.physics = WaterPhysics(self.model, self.data, self.water, self.links, self.arena)
+        self.water = WaterForces(
+            self.model, self.data, self.links, shore_x=self.arena.shore_x, rotational_drag=0.0
+        )
+        self.physics = WaterPhysics(self.model, [self.data], [self.water], self.links, self.arena)
 
     # -- internals ---------------------------------------------------------------------
     def _decode(self, action) -> tuple[np.ndarray | None, np.ndarray | None]:

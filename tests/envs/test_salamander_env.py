@@ -14,9 +14,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
-from stateful_rl.envs.salamander.model import JOINT_NAMES, Arena, build_mjcf
+from stateful_rl.envs.salamander.model import JOINT_NAMES, build_mjcf
 from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS
-from stateful_rl.envs.salamander.water import WaterForces, WaterPhysics
 
 # check_env's advice on unbounded observations and the [0, 5] drive range is not an error;
 # the bad render mode is refused by the environment itself after gymnasium's warning.
@@ -171,122 +170,6 @@ def test_bad_actions_raise(control, action, match):
     env.reset(seed=0)
     with pytest.raises(ValueError, match=match):
         env.step(action)
-
-
-def _water_scene(z: float, pitch: float = 0.0) -> tuple[mujoco.MjModel, mujoco.MjData, WaterForces]:
-    xml, links = build_mjcf()
-    model = mujoco.MjModel.from_xml_string(xml)
-    data = mujoco.MjData(model)
-    data.qpos[:3] = (2.0, 0.0, z)
-    data.qpos[3:7] = (np.cos(pitch / 2), 0.0, np.sin(pitch / 2), 0.0)
-    data.qvel[:3] = (0.3, 0.2, -0.1)
-    mujoco.mj_forward(model, data)
-    water = WaterForces(model, data, links, shore_x=0.0)
-    water.apply()
-    return model, data, water
-
-
-def test_no_water_force_above_the_surface_or_on_land():
-    _, data, _ = _water_scene(z=0.3)
-    assert not data.xfrc_applied.any()
-    xml, links = build_mjcf()
-    model = mujoco.MjModel.from_xml_string(xml)
-    land = mujoco.MjData(model)
-    land.qpos[:3] = (-2.0, 0.0, -0.1)  # below the surface level, but inland
-    mujoco.mj_forward(model, land)
-    WaterForces(model, land, links, shore_x=0.0).apply()
-    assert not land.xfrc_applied.any()
-
-
-def test_water_force_only_on_submerged_links():
-    # Head raised 30°: the front links leave the water, the tail stays in it.
-    _, data, _ = _water_scene(z=0.12, pitch=-np.pi / 6)
-    radius = np.array([link.radius for link in water_links()])
-    height = data.site_xpos[:, 2]
-    force = data.xfrc_applied[1 : N_LINKS + 1, :3]
-    above = height - radius >= 0.0
-    assert above.any() and (~above).any()
-    assert not force[above].any()
-    assert np.all(np.abs(force[height + radius < 0.0]).sum(axis=1) > 0.0)
-
-
-def water_links():
-    return build_mjcf()[1]
-
-
-def test_buoyancy_and_drag_physics():
-    _, data, water = _water_scene(z=-0.5)
-    assert np.all(water.submerged() == 1.0)
-    force = data.xfrc_applied[1 : N_LINKS + 1, :3]
-    volume = np.array(
-        [np.pi * k.radius**2 * k.length + 4 / 3 * np.pi * k.radius**3 for k in water_links()]
-    )
-    # Vertical: buoyancy ρ g V minus the vertical drag of the sinking (v_z = −0.1) body.
-    assert force[:, 2].sum() > 0.95 * 1000 * 9.81 * volume.sum()
-    # Drag opposes the motion: negative power.
-    velocity = np.array([data.sensor(f"vel_{k.name}").data for k in water_links()])
-    rotation = data.site_xmat.reshape(-1, 3, 3)
-    world_velocity = np.einsum("nij,nj->ni", rotation, velocity)
-    horizontal_power = np.sum(force[:, :2] * world_velocity[:, :2])
-    assert horizontal_power < 0.0
-
-
-def test_water_forces_follow_the_documented_formulas():
-    # Head raised 30°, tail under water and moving: partial and full submersion, all terms.
-    _, data, water = _water_scene(z=0.05, pitch=-np.pi / 6)
-    links = water_links()
-    radius = np.array([k.radius for k in links])
-    length = np.array([k.length for k in links])
-    drag = 500.0 * np.stack([1.1 * 2 * radius * length] * 2 + [0.1 * np.pi * radius**2], axis=1)
-    buoyancy = 1000.0 * 9.81 * (np.pi * radius**2 * length + 4 / 3 * np.pi * radius**3)
-    wet = np.clip(0.5 - data.site_xpos[:, 2] / (2 * radius), 0.0, 1.0)
-    rotation = data.site_xmat.reshape(-1, 3, 3)
-    velocity = np.array([data.sensor(f"vel_{k.name}").data for k in links])
-    local = buoyancy[:, None] * rotation[:, 2, :] - drag * np.abs(velocity) * velocity
-    expected = np.einsum("nij,nj->ni", rotation, wet[:, None] * local)
-    assert wet.min() == 0.0 and wet.max() == 1.0 and ((wet > 0.0) & (wet < 1.0)).any()
-    np.testing.assert_allclose(water.submerged(), wet, rtol=1e-12)
-    np.testing.assert_allclose(data.xfrc_applied[1 : N_LINKS + 1, :3], expected, atol=1e-12)
-    assert not data.xfrc_applied[1:, 3:].any() and not data.xfrc_applied[N_LINKS + 1 :].any()
-
-
-def test_compiled_physics_loop_matches_stepping_from_python():
-    """``WaterPhysics.simulate`` = mj_step1, forces, mj_step2 per step, energy per target."""
-    model, data, water = _water_scene(z=-0.01)
-    reference = copy.copy(data)
-    reference_water = WaterForces(model, reference, water_links(), shore_x=0.0)
-    targets = np.random.default_rng(0).uniform(-0.5, 0.5, (30, model.nu))
-    energy = WaterPhysics(model, data, water, water_links(), Arena()).simulate(targets, 3, 0.015)
-    expected = 0.0
-    for row in targets:
-        reference.ctrl[:] = row
-        for _ in range(3):
-            mujoco.mj_step1(model, reference)
-            reference_water.apply()
-            mujoco.mj_step2(model, reference)
-        expected += np.abs(reference.actuator_force * reference.actuator_velocity).sum() * 0.015
-    assert data.time == pytest.approx(90 * model.opt.timestep)
-    np.testing.assert_allclose(data.qpos, reference.qpos, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(data.qvel, reference.qvel, rtol=0, atol=1e-10)
-    assert energy == pytest.approx(expected, rel=1e-12) and energy > 0.0
-
-
-@pytest.mark.parametrize("z", [-0.01, -0.28])  # swimming; lying on the pool floor
-def test_contact_gate_changes_nothing(z):
-    model, data, water = _water_scene(z=z)
-    assert (data.ncon > 0) == (z < -0.2)  # touching the floor at first, then floating up
-    ungated = copy.copy(data)
-    never_open = Arena(ramp_length=1e6)  # open water beyond x = 1e6 m: the gate stays shut
-    ungated_physics = WaterPhysics(
-        model, ungated, WaterForces(model, ungated, water_links(), 0.0), water_links(), never_open
-    )
-    contype = model.geom_contype.copy()
-    targets = np.random.default_rng(1).uniform(-0.5, 0.5, (100, model.nu))
-    WaterPhysics(model, data, water, water_links(), Arena()).simulate(targets, 2, 0.01)
-    ungated_physics.simulate(targets, 2, 0.01)
-    np.testing.assert_array_equal(data.qpos, ungated.qpos)
-    np.testing.assert_array_equal(data.qvel, ungated.qvel)
-    np.testing.assert_array_equal(model.geom_contype, contype)  # restored after the loop
 
 
 def test_floats_just_below_the_surface():
