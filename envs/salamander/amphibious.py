@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from stateful_rl.envs.salamander.locomotion import HeadingEnv
+from stateful_rl.envs.salamander.base import SalamanderBatch, SalamanderEnv, SalamanderVectorEnv
+from stateful_rl.envs.salamander.locomotion import HeadingTask
+from stateful_rl.envs.salamander.settings import check_float
 
 TRUNK_LINK = 6  # body_2 in ``model.build_mjcf``'s links order
 
@@ -22,7 +25,55 @@ def reference_drives(info: dict[str, Any], walk: float = 2.0, swim: float = 4.0)
     return np.array([d, d])
 
 
-class SalamanderAmphibiousEnv(HeadingEnv):
+class AmphibiousTask(HeadingTask):
+    """Walk down the shore and swim across a finish line ``finish_distance`` beyond the foot
+    of the ramp, heading +x. Arguments: ``start_inland`` [0, 10] m, ``finish_distance``
+    [0, 40] m, ``finish_bonus`` [0, 1e6], ``start_yaw_noise`` [0, π] rad."""
+
+    default_drive_levels = (1.5, 2.0, 2.5, 3.5, 4.0, 4.5)
+    observation_size = 3
+    reward_names = ("reward_forward", "reward_finish")
+
+    def __init__(
+        self,
+        animals: SalamanderBatch,
+        start_inland: float = 0.3,
+        finish_distance: float = 1.0,
+        finish_bonus: float = 10.0,
+        start_yaw_noise: float = 0.1,
+    ) -> None:
+        super().__init__(animals, heading=0.0, start_yaw_noise=start_yaw_noise)
+        self.start_inland = check_float("start_inland", start_inland, 0.0, 10.0)
+        self.finish_distance = check_float("finish_distance", finish_distance, 0.0, 40.0)
+        self.finish_bonus = check_float("finish_bonus", finish_bonus, 0.0, 1e6)
+        self.finish_x = animals.settings.arena.pool_x + self.finish_distance
+
+    @property
+    def start_x_offset(self) -> float:
+        return -self.start_inland
+
+    @property
+    def start_z(self) -> float:
+        return self.animals.settings.arena.land_height + 0.06
+
+    def distance_to_finish(self) -> NDArray:
+        """Distance (m) from each centre of mass to the finish line along +x, [N]."""
+        return self.finish_x - self.animals.com[:, 0]
+
+    def observation(self) -> NDArray:
+        return np.concatenate([super().observation(), self.distance_to_finish()[:, None]], axis=1)
+
+    def rewards(self, com_velocity: NDArray) -> tuple[dict[str, NDArray], NDArray[np.bool_]]:
+        rewards, _ = super().rewards(com_velocity)
+        finished = self.distance_to_finish() <= 0.0
+        rewards["reward_finish"] = np.where(finished, self.finish_bonus, 0.0)
+        return rewards, finished
+
+    def info(self) -> dict[str, NDArray]:
+        return {"distance_to_finish": self.distance_to_finish()}
+
+
+class SalamanderAmphibiousEnv(SalamanderEnv):
     """Start on land facing the pool; cross a finish line in the water: walk, enter, swim.
 
     Same animal, actions, observations (except the task part), rewards and ``info`` as
@@ -50,43 +101,10 @@ class SalamanderAmphibiousEnv(HeadingEnv):
     - v0: initial version.
     """
 
-    default_drive_levels = (1.5, 2.0, 2.5, 3.5, 4.0, 4.5)
-    task_observation_size = 3
+    task_class = AmphibiousTask
 
-    def __init__(
-        self,
-        start_inland: float = 0.3,
-        finish_distance: float = 1.0,
-        finish_bonus: float = 10.0,
-        **kwargs,
-    ) -> None:
-        if start_inland < 0 or finish_distance < 0 or finish_bonus < 0:
-            raise ValueError("start_inland, finish_distance and finish_bonus must be >= 0")
-        self.start_inland, self.finish_bonus = float(start_inland), float(finish_bonus)
-        self.finish_distance = float(finish_distance)
-        super().__init__(heading=0.0, **kwargs)
-        self.finish_x = self.arena.pool_x + self.finish_distance
 
-    @property
-    def start_x_offset(self) -> float:
-        return -self.start_inland
+class SalamanderAmphibiousVectorEnv(SalamanderVectorEnv):
+    """``num_envs`` × ``SalamanderAmphibiousEnv`` in one batch (see ``SalamanderVectorEnv``)."""
 
-    @property
-    def start_z(self) -> float:
-        return self.arena.land_height + 0.06
-
-    def distance_to_finish(self) -> float:
-        """Distance (m) from the centre of mass to the finish line along +x."""
-        return self.finish_x - float(self.data.subtree_com[self._head][0])
-
-    def _task_observation(self) -> np.ndarray:
-        return np.append(super()._task_observation(), self.distance_to_finish())
-
-    def _task_step(self, com_velocity: np.ndarray) -> tuple[dict[str, float], bool]:
-        rewards, _ = super()._task_step(com_velocity)
-        finished = self.distance_to_finish() <= 0.0
-        rewards["reward_finish"] = self.finish_bonus if finished else 0.0
-        return rewards, finished
-
-    def _task_info(self) -> dict[str, Any]:
-        return {"distance_to_finish": self.distance_to_finish()}
+    task_class = AmphibiousTask

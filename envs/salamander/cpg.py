@@ -214,11 +214,14 @@ class SalamanderCPG:
         self.amplitude = np.zeros((n, N_OSCILLATORS))
         self._drives = np.zeros((n, 2))
 
-    def reset(self, rng: np.random.Generator | None = None) -> None:
-        """Zero amplitudes; phases uniform in [0, 2π) from ``rng`` (all zero without one)."""
-        self.theta[:] = 0.0 if rng is None else rng.uniform(0.0, 2.0 * np.pi, self.theta.shape)
-        self.r[:] = 0.0
-        self.dr[:] = 0.0
+    def reset(self, rng: np.random.Generator | None = None, index: int | None = None) -> None:
+        """Zero amplitudes; phases uniform in [0, 2π) from ``rng`` (all zero without one).
+        All animals, or only animal ``index`` (20 draws from ``rng``)."""
+        rows = slice(None) if index is None else index
+        shape = self.theta[rows].shape
+        self.theta[rows] = 0.0 if rng is None else rng.uniform(0.0, 2.0 * np.pi, shape)
+        self.r[rows] = 0.0
+        self.dr[rows] = 0.0
 
     def set_drive(self, drive_left, drive_right) -> None:
         """Set the drives (scalars or [n] arrays); they hold until the next call.

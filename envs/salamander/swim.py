@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from stateful_rl.envs.salamander.locomotion import HeadingEnv
+from stateful_rl.envs.salamander.base import SalamanderEnv, SalamanderVectorEnv
+from stateful_rl.envs.salamander.locomotion import HeadingTask
 
 
-class SalamanderSwimEnv(HeadingEnv):
+class SwimTask(HeadingTask):
+    """Swim along the heading target, starting 2 m beyond the foot of the ramp."""
+
+    start_z = -0.01
+
+    @property
+    def start_x_offset(self) -> float:
+        return self.animals.settings.arena.ramp_length + 2.0
+
+
+class SalamanderSwimEnv(SalamanderEnv):
     """Swim as fast as possible along a heading target (default +x) in deep water.
 
     ## Description
@@ -70,8 +81,10 @@ class SalamanderSwimEnv(HeadingEnv):
     - v0: initial version.
     """
 
-    start_z = -0.01
+    task_class = SwimTask
 
-    @property
-    def start_x_offset(self) -> float:
-        return self.arena.ramp_length + 2.0
+
+class SalamanderSwimVectorEnv(SalamanderVectorEnv):
+    """``num_envs`` × ``SalamanderSwimEnv`` in one batch (see ``SalamanderVectorEnv``)."""
+
+    task_class = SwimTask

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from stateful_rl.envs.salamander.locomotion import HeadingEnv
+from stateful_rl.envs.salamander.base import SalamanderEnv, SalamanderVectorEnv
+from stateful_rl.envs.salamander.locomotion import HeadingTask
 
 
-class SalamanderWalkEnv(HeadingEnv):
+class WalkTask(HeadingTask):
+    """Walk along the heading target, starting 5 m inland, 6 cm above the ground."""
+
+    default_drive_levels = (1.5, 2.0, 2.5)
+    start_x_offset = -5.0
+
+    @property
+    def start_z(self) -> float:
+        return self.animals.settings.arena.land_height + 0.06
+
+
+class SalamanderWalkEnv(SalamanderEnv):
     """Walk as fast as possible along a heading target (default +x) on flat land.
 
     Same animal, actions, observations, rewards and info as ``SalamanderSwimEnv`` (see
@@ -25,9 +37,10 @@ class SalamanderWalkEnv(HeadingEnv):
     - v0: initial version.
     """
 
-    default_drive_levels = (1.5, 2.0, 2.5)
-    start_x_offset = -5.0
+    task_class = WalkTask
 
-    @property
-    def start_z(self) -> float:
-        return self.arena.land_height + 0.06
+
+class SalamanderWalkVectorEnv(SalamanderVectorEnv):
+    """``num_envs`` × ``SalamanderWalkEnv`` in one batch (see ``SalamanderVectorEnv``)."""
+
+    task_class = WalkTask

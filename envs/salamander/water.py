@@ -431,6 +431,7 @@ class WaterPhysics:
         so that a failure shows here, not in the first step."""
         self._steps = _step_addresses()
         self._model_address = _native_address(self.model)
+        self._scalars = np.array([self._shore_x, *self._gate, 0.0])  # the last: power_dt
         self._table = np.array([a.addresses() for a in self._animals], dtype=np.uintp)
         empty = np.zeros((len(self._animals), 0, self.model.nu))
         self._simulate_compiled(empty, 1, 0.0, self._all)
@@ -460,7 +461,7 @@ class WaterPhysics:
     def _simulate_compiled(
         self, targets: np.ndarray, steps_per_target: int, power_dt: float, active: np.ndarray
     ) -> None:
-        scalars = np.array([self._shore_x, *self._gate, power_dt])
+        self._scalars[3] = power_dt
         _simulate_compiled(
             *self._steps,
             self._model_address,
@@ -468,7 +469,7 @@ class WaterPhysics:
             targets,
             active,
             steps_per_target,
-            scalars,
+            self._scalars,
             self._coefficients,
             self._reach,
             self._contype,

@@ -1,4 +1,4 @@
-"""API, determinism, water model and robustness of the salamander environments."""
+"""API, determinism, versions and robustness of the salamander environments."""
 
 from __future__ import annotations
 
@@ -14,20 +14,25 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
+from stateful_rl.envs.salamander.frames import rotate_by_inverse_quaternion, transpose_times
 from stateful_rl.envs.salamander.model import JOINT_NAMES, build_mjcf
-from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS
+from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS, SALAMANDER_TASKS
 
 # check_env's advice on unbounded observations and the [0, 5] drive range is not an error;
 # the bad render mode is refused by the environment itself after gymnasium's warning.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*(infinity|normalized space|possible render_modes).*:UserWarning"
-)
+# Gymnasium's advice to move from v0 to v1 is expected here too.
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:.*(infinity|normalized space|possible render_modes).*:UserWarning"
+    ),
+    pytest.mark.filterwarnings("ignore:.*out of date.*:DeprecationWarning"),
+]
 ENV_IDS = [f"stateful_rl/{name}" for name, _, _ in SALAMANDER_ENVS]
 CONTROLS = ("cpg_discrete", "cpg", "joints")
 N_LINKS = 17
 
 
-def make(env_id: str = "stateful_rl/SalamanderSwim-v0", **kwargs) -> gym.Env:
+def make(env_id: str = "stateful_rl/SalamanderSwim-v1", **kwargs) -> gym.Env:
     return gym.make(env_id, **kwargs)
 
 
@@ -77,8 +82,9 @@ def test_partial_observation_has_no_velocities():
     env = make(observation="partial")
     env.reset(seed=0)
     first, *_ = env.step(np.array([4.0, 4.0]))
-    env.unwrapped.data.qvel[:] += 1.0  # velocities alone must not change a partial observation
-    np.testing.assert_array_equal(env.unwrapped._observation(), first)
+    animals = env.unwrapped.animals
+    animals.qvel[:] += 1.0  # velocities alone must not change a partial observation
+    np.testing.assert_array_equal(animals.observe()[0][0], first)
 
 
 def test_info_contents():
@@ -94,8 +100,9 @@ def test_info_contents():
     assert reward == pytest.approx(info["reward_forward"] + info["reward_energy"])
     assert info["reward_energy"] < 0.0
     np.testing.assert_array_equal(info["drives"], [4.0, 4.0])
-    _, info = make("stateful_rl/SalamanderWalk-v0").reset(seed=0)
+    _, info = make("stateful_rl/SalamanderWalk-v1").reset(seed=0)
     assert not info["links_in_water"].any()
+    assert "reward_forward" not in info  # no step yet
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -122,18 +129,30 @@ def test_copies_continue_exactly_and_own_their_water(duplicate):
         env.step(np.array([4.0, 4.0]))
     twin = duplicate(env)
     assert np.shares_memory(twin.water._force, twin.data.xfrc_applied)
+    assert np.shares_memory(twin.water._wet, twin.animals.wet)
     for _ in range(20):
         first, second = env.step(np.array([4.5, 3.5])), twin.step(np.array([4.5, 3.5]))
         np.testing.assert_array_equal(first[0], second[0])
         np.testing.assert_array_equal(first[4]["links_in_water"], second[4]["links_in_water"])
 
 
-def test_turn_actions_raise_the_documented_drive():
-    env = make(control="cpg_discrete").unwrapped
+@pytest.mark.parametrize(
+    ("env_id", "expected"),
+    [
+        # v0: ±turn_offset around each level.
+        ("SalamanderSwim-v0", [(3.75, 3.25), (3.5, 3.5), (3.25, 3.75), (4.25, 3.75)]),
+        ("SalamanderWalk-v0", [(1.75, 1.25), (1.5, 1.5), (1.25, 1.75), (2.25, 1.75)]),
+        # v1: swimming levels silence the inner side, walking levels the outer limbs.
+        ("SalamanderSwim-v1", [(3.5, 0.0), (3.5, 3.5), (0.0, 3.5), (4.0, 0.0)]),
+        ("SalamanderWalk-v1", [(5.0, 1.5), (1.5, 1.5), (1.5, 5.0), (5.0, 2.0)]),
+    ],
+)
+def test_discrete_actions_set_the_documented_drives(env_id, expected):
+    env = make(f"stateful_rl/{env_id}", control="cpg_discrete").unwrapped
     env.reset(seed=0)
-    left, straight, right = (env.step(a)[4]["drives"] for a in (0, 1, 2))
-    assert left[0] > left[1] and right[0] < right[1]
-    assert straight[0] == straight[1] == env.drive_levels[0]
+    assert env.action_space.n == 9
+    drives = [tuple(env.step(a)[4]["drives"]) for a in range(len(expected))]
+    assert drives == expected
 
 
 @pytest.mark.parametrize(
@@ -159,10 +178,10 @@ def test_bad_arguments_raise(kwargs, match):
         ("cpg_discrete", 9, "int in"),
         ("cpg_discrete", -1, "int in"),
         ("cpg_discrete", 1.5, "int in"),
-        ("cpg", np.array([1.0, 2.0, 3.0]), "2 drives"),
+        ("cpg", np.array([1.0, 2.0, 3.0]), "2 finite drives"),
         ("cpg", np.array([np.nan, 2.0]), "finite"),
-        ("joints", np.zeros(3), "20 finite"),
-        ("joints", np.full(20, np.inf), "20 finite"),
+        ("joints", np.zeros(3), "20 finite joint targets"),
+        ("joints", np.full(20, np.inf), "20 finite joint targets"),
     ],
 )
 def test_bad_actions_raise(control, action, match):
@@ -200,7 +219,7 @@ def _random_rollout_is_finite(env_id: str, control: str, steps: int) -> None:
 
 
 def test_ten_thousand_random_joint_steps_stay_finite():
-    _random_rollout_is_finite("stateful_rl/SalamanderAmphibious-v0", "joints", 10_000)
+    _random_rollout_is_finite("stateful_rl/SalamanderAmphibious-v1", "joints", 10_000)
 
 
 @pytest.mark.slow
@@ -211,25 +230,25 @@ def test_ten_thousand_random_steps_stay_finite_everywhere(env_id, control):
 
 
 def test_target_goal_is_seen_only_inside_the_view_cone():
-    env = make("stateful_rl/SalamanderTarget-v0").unwrapped
+    env = make("stateful_rl/SalamanderTarget-v1").unwrapped
     env.reset(seed=0)
     ahead = env.head_position + env.head_rotation @ np.array([1.0, 0.2, 0.0])
     behind = env.head_position + env.head_rotation @ np.array([-1.0, 0.0, 0.0])
-    env.goal = ahead
-    obs = env._observation()
+    env.task.goal[0] = ahead
+    obs = env.animals.observe()[0][0]
     assert obs[-3] == 1.0
     np.testing.assert_allclose(obs[-2:], [1.0, 0.2], atol=1e-6)
-    env.goal = behind
-    np.testing.assert_array_equal(env._observation()[-3:], 0.0)
-    assert not env.goal_visible()
+    env.task.goal[0] = behind
+    np.testing.assert_array_equal(env.animals.observe()[0][0, -3:], 0.0)
+    assert not env.task.goal_visible()[0]
 
 
 def test_target_terminates_with_bonus_at_the_goal():
-    env = make("stateful_rl/SalamanderTarget-v0").unwrapped
+    env = make("stateful_rl/SalamanderTarget-v1").unwrapped
     env.reset(seed=0)
-    env.goal = env.head_position + np.array([0.05, 0.0, 0.0])
+    env.task.goal[0] = env.head_position + np.array([0.05, 0.0, 0.0])
     _, reward, terminated, _, info = env.step(np.array([4.0, 4.0]))
-    assert terminated and info["reward_goal"] == env.goal_bonus and reward > 5.0
+    assert terminated and info["reward_goal"] == env.task.goal_bonus and reward > 5.0
 
 
 def test_render_rgb_array():
@@ -242,3 +261,32 @@ def test_render_rgb_array():
     assert frame.shape == (120, 160, 3) and frame.dtype == np.uint8
     assert frame.std() > 5.0  # not a blank image
     env.close()
+
+
+def test_row_rotations_equal_mujoco_to_the_last_bit():
+    """The batch's rotations repeat MuJoCo's and numpy's single-animal operations exactly."""
+    rng = np.random.default_rng(0)
+    quat = rng.normal(size=(500, 4))
+    quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+    quat[0] = (1.0, 0.0, 0.0, 0.0)
+    vector = rng.normal(size=(500, 3))
+    vector[1] = 0.0
+    inverse, expected, rotation = np.zeros(4), np.zeros((500, 3)), np.zeros((500, 9))
+    for k in range(500):
+        mujoco.mju_negQuat(inverse, quat[k])
+        mujoco.mju_rotVecQuat(expected[k], vector[k], inverse)
+        mujoco.mju_quat2Mat(rotation[k], quat[k])
+    np.testing.assert_array_equal(rotate_by_inverse_quaternion(quat, vector), expected)
+    products = np.array([rotation[k].reshape(3, 3).T @ vector[k] for k in range(500)])
+    np.testing.assert_array_equal(transpose_times(rotation, vector), products)
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in SALAMANDER_TASKS])
+def test_v0_ids_keep_the_original_settings(name):
+    old, new = make(f"stateful_rl/{name}-v0").unwrapped, make(f"stateful_rl/{name}-v1").unwrapped
+    assert (old.settings.rotational_drag, new.settings.rotational_drag) == (0.0, 1.1)
+    assert (old.settings.turn_style, new.settings.turn_style) == ("offset", "sharp")
+    assert (old.settings.start_posture, new.settings.start_posture) == ("spread", "folded")
+    old.reset(seed=0)
+    legs = old.data.qpos[7:][_tree_order()][8:]
+    assert not legs.any()  # v0 starts with the legs straight out sideways
