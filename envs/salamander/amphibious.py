@@ -8,8 +8,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stateful_rl.envs.salamander.base import SalamanderBatch, SalamanderEnv, SalamanderVectorEnv
+from stateful_rl.envs.salamander.checks import check_float
 from stateful_rl.envs.salamander.locomotion import HeadingTask
-from stateful_rl.envs.salamander.settings import check_float
 
 TRUNK_LINK = 6  # body_2 in ``model.build_mjcf``'s links order
 

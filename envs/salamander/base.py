@@ -84,7 +84,8 @@ class SalamanderTask:
     Subclasses set ``observation_size``, ``default_drive_levels`` and ``reward_names`` (the
     keys ``rewards`` returns), implement ``start`` and ``rewards``, and may override
     ``reset``, ``observation`` and ``info``. Their keyword arguments are the task's
-    environment arguments; ``animals`` is the batch they act on.
+    environment arguments, checked in ``__init__``; ``animals`` is the batch they act on, of
+    which ``__init__`` may use ``n`` and ``settings`` only (the model is built after it).
     """
 
     observation_size: ClassVar[int] = 0
@@ -133,6 +134,8 @@ class SalamanderBatch:
         self.settings = s = SalamanderSettings(**settings)
         self.n = n
         self.control_dt = s.control_dt
+        # The task checks its arguments before the model is built (it may not touch it yet).
+        self.task = task_class(self, **{k: v for k, v in kwargs.items() if k not in SETTINGS})
         xml, self.links = build_mjcf(s.body, s.arena, s.timestep)
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.datas = [mujoco.MjData(self.model) for _ in range(n)]
@@ -168,8 +171,6 @@ class SalamanderBatch:
             self.action_space = spaces.Box(0.0, BODY_DRIVE.d_high, shape=(2,), dtype=np.float32)
         else:
             self.action_space = spaces.Box(-1.0, 1.0, shape=(N_JOINTS,), dtype=np.float32)
-        task_kwargs = {k: v for k, v in kwargs.items() if k not in SETTINGS}
-        self.task = task_class(self, **task_kwargs)
         names = (*task_class.reward_names, "reward_energy")
         self.reward_terms = {name: np.zeros(n) for name in names}
         size = N_JOINTS + 4 + task_class.observation_size

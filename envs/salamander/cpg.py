@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from stateful_rl.envs.salamander.checks import check_float
+
 N_SEGMENTS = 8
 N_BODY = 2 * N_SEGMENTS
 N_LIMBS = 4
@@ -307,11 +309,17 @@ class MotorMap:
         fold: float = 1.2,
         silent_amplitude: float = LIMB_DRIVE.r_gain * LIMB_DRIVE.d_low + LIMB_DRIVE.r_offset,
     ) -> None:
-        if silent_amplitude <= 0:
-            raise ValueError(f"silent_amplitude must be > 0 rad, got {silent_amplitude}")
-        self.body_gain, self.swing, self.lift, self.fold = body_gain, swing, lift, fold
-        self.silent_amplitude = silent_amplitude
-        self._params = np.array([body_gain, swing, lift, fold, silent_amplitude])
+        # Angles in rad; the gain maps oscillator outputs (rad) to spine angles (rad).
+        self.body_gain = check_float("body_gain", body_gain, 0.0, 10.0)
+        self.swing = check_float("swing", swing, 0.0, np.pi)
+        self.lift = check_float("lift", lift, 0.0, np.pi)
+        self.fold = check_float("fold", fold, -np.pi, np.pi)
+        self.silent_amplitude = check_float(
+            "silent_amplitude", silent_amplitude, 0.0, 10.0, open_low=True
+        )
+        self._params = np.array(
+            [self.body_gain, self.swing, self.lift, self.fold, self.silent_amplitude]
+        )
 
     def __call__(self, theta: np.ndarray, r: np.ndarray) -> np.ndarray:
         """Joint targets [..., 20] (8 body joints head to tail, then per limb yaw, lift, knee)

@@ -8,8 +8,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stateful_rl.envs.salamander.base import SalamanderBatch, SalamanderTask
+from stateful_rl.envs.salamander.checks import check_float
 from stateful_rl.envs.salamander.frames import transpose_times
-from stateful_rl.envs.salamander.settings import check_float
 
 
 class HeadingTask(SalamanderTask):

@@ -1,15 +1,11 @@
-"""The validated settings shared by every salamander environment (task-free arguments).
-
-Every number is checked when an environment is built: a non-finite or out-of-range value
-raises a ``ValueError`` that names the argument and its allowed range, instead of NaN
-rewards or an unstable simulation later.
-"""
+"""The validated settings shared by every salamander environment (task-free arguments)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
+from stateful_rl.envs.salamander.checks import check_choice, check_float, check_int
 from stateful_rl.envs.salamander.cpg import BODY_DRIVE, MotorMap
 from stateful_rl.envs.salamander.model import Arena, SalamanderBody
 
@@ -19,37 +15,6 @@ TURNS = ("left", "straight", "right")
 TURN_STYLES = ("sharp", "offset")
 START_POSTURES = ("folded", "spread")
 RENDER_MODES = (None, "rgb_array")
-
-
-def check_float(
-    name: str, value: float, low: float, high: float, *, open_low: bool = False
-) -> float:
-    """``value`` as a float if it is finite and in [low, high] (or (low, high] with
-    ``open_low``), else a ``ValueError`` naming ``name`` and the range."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    inside = (low < number if open_low else low <= number) and number <= high
-    if not (math.isfinite(number) and inside):
-        bracket = "(" if open_low else "["
-        raise ValueError(
-            f"{name} must be a finite number in {bracket}{low:g}, {high:g}], got {value!r}"
-        )
-    return number
-
-
-def check_int(name: str, value: int, low: int, high: int) -> int:
-    """``value`` if it is an integer in [low, high], else a ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return value
-
-
-def check_choice(name: str, value: object, allowed: tuple) -> None:
-    """``ValueError`` naming ``name`` unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from stateful_rl.envs.salamander.base import (
     SalamanderTask,
     SalamanderVectorEnv,
 )
-from stateful_rl.envs.salamander.settings import check_float
+from stateful_rl.envs.salamander.checks import check_float
 
 
 class TargetTask(SalamanderTask):

@@ -69,6 +69,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from stateful_rl.adapters import fallback_forced
+from stateful_rl.envs.salamander.checks import check_float
 from stateful_rl.envs.salamander.model import Arena, Link
 
 WATER_DENSITY = 1000.0  # kg/m³
@@ -258,10 +259,10 @@ class WaterForces:
             ("axial_drag", axial_drag),
             ("normal_drag", normal_drag),
             ("rotational_drag", rotational_drag),
-            ("density", density),
         ):
-            if not 0.0 <= value < np.inf:
-                raise ValueError(f"{name} must be finite and >= 0, got {value}")
+            check_float(name, value, 0.0, 10.0)  # drag coefficients
+        check_float("density", density, 0.0, 2e4)  # kg/m³
+        check_float("surface", surface, -1e3, 1e3)  # m
         n = len(links)
         sites = [model.site(link.name).id for link in links]
         bodies = [model.site_bodyid[s] for s in sites]

@@ -156,23 +156,6 @@ def test_discrete_actions_set_the_documented_drives(env_id, expected):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"control": "torque"}, "control must"),
-        ({"observation": "pixels"}, "observation must"),
-        ({"frame_skip": 3}, "multiple"),
-        ({"timestep": -0.01}, "timestep"),
-        ({"cpg_dt": 0.007}, "cpg_dt"),
-        ({"drive_levels": ()}, "drive_levels"),
-        ({"render_mode": "ansi"}, "render_mode"),
-    ],
-)
-def test_bad_arguments_raise(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        make(**kwargs)
-
-
-@pytest.mark.parametrize(
     ("control", "action", "match"),
     [
         ("cpg_discrete", 9, "int in"),

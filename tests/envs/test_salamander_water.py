@@ -227,7 +227,7 @@ def _rollout(env_id: str, steps: int) -> tuple[str, np.ndarray]:
     return env.unwrapped.physics.backend, np.concatenate(trace)
 
 
-@pytest.mark.parametrize("env_id", ["SalamanderSwim-v0", "SalamanderWalk-v0"])
+@pytest.mark.parametrize("env_id", ["SalamanderSwim-v1", "SalamanderWalk-v1"])
 def test_public_fallback_gives_the_compiled_trajectory_exactly(env_id, monkeypatch):
     monkeypatch.delenv(FORCE_FALLBACK_VARIABLE, raising=False)
     compiled = _rollout(f"stateful_rl/{env_id}", 300)
