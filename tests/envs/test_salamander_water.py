@@ -180,7 +180,7 @@ def test_contact_gate_changes_nothing(z, backend):
     model, data, forces = _water_scene(z=z)
     assert (data.ncon > 0) == (z < -0.2)  # touching the floor at first, then floating up
     ungated = copy.copy(data)
-    never_open = Arena(ramp_length=1e6)  # open water beyond x = 1e6 m: the gate stays shut
+    never_open = Arena(ramp_length=100.0)  # open water beyond x = 100 m: the gate stays shut
     ungated_physics = _physics(
         model, ungated, WaterForces(model, ungated, water_links(), 0.0), backend, never_open
     )
