@@ -1,4 +1,4 @@
-"""``stateful_rl/SalamanderAmphibious-v0``: walk down the shore and swim across a finish line."""
+"""``stateful_rl/SalamanderAmphibious-v1``: walk down the shore and swim across a finish line."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def reference_drives(info: dict[str, Any], walk: float = 2.0, swim: float = 4.0)
     """An open-loop reference controller for ``control="cpg"``: drives [2] from ``info``.
 
     Walk (drive ``walk``) until the head and the trunk are in the water, then swim (drive
-    ``swim``); it crosses the finish line in about 23 s (tests/test_salamander_physics).
+    ``swim``); it crosses the finish line (tests/envs/test_salamander_physics).
     """
     wet = info["links_in_water"]
     d = swim if wet[0] and wet[TRUNK_LINK] else walk
@@ -79,7 +79,11 @@ class SalamanderAmphibiousEnv(SalamanderEnv):
     Same animal, actions, observations (except the task part), rewards and ``info`` as
     ``SalamanderSwimEnv`` (see there), heading +x (towards the pool), plus a finish line
     across the pool ``finish_distance`` (1 m) beyond the foot of the ramp. Default
-    ``drive_levels`` (1.5, 2, 2.5, 3.5, 4, 4.5): walking and swimming gaits.
+    ``drive_levels`` (1.5, 2, 2.5, 3.5, 4, 4.5): walking and swimming gaits, so
+    ``cpg_discrete`` offers the sharp land turns of ``SalamanderWalkEnv`` and the sharp water
+    turns of ``SalamanderSwimEnv`` (see their turn-rate tables).
+    ``gym.make_vec(..., vectorization_mode="vector_entry_point")`` gives
+    ``SalamanderAmphibiousVectorEnv``.
 
     ## Task observation (last 3 values)
     cos and sin of the heading target in the head frame, and the distance (m) from the
@@ -91,14 +95,21 @@ class SalamanderAmphibiousEnv(SalamanderEnv):
 
     ## Starting state
     Head ``start_inland`` (0.3 m) before the shore on land (``Arena.land_height`` + 6 cm),
-    yaw ±0.1 rad around +x; the whole animal is out of the water.
+    yaw ±``start_yaw_noise`` (0.1 rad) around +x, legs folded back (``start_posture``); the
+    whole animal is out of the water.
 
     ## Episode end
     Terminates when the centre of mass crosses the finish line; truncated after 1000 steps
     (40 s) by the registration.
 
+    ## Arguments
+    Those of ``SalamanderSwimEnv`` except ``heading`` (always +x), and ``start_inland``
+    (0.3 m, [0, 10]), ``finish_distance`` (1 m, [0, 40]), ``finish_bonus`` (10, [0, 1e6]).
+
     ## Version history
-    - v0: initial version.
+    - v1: as ``SalamanderSwimEnv`` v1 (rotational water drag, folded legs at the start,
+      sharp discrete turns on land and in water, a native vector env).
+    - v0: ``rotational_drag=0``, ``turn_style="offset"``, ``start_posture="spread"``.
     """
 
     task_class = AmphibiousTask

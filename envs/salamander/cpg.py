@@ -181,7 +181,7 @@ class SalamanderCPG:
     drive feeds the left body oscillators and the left limbs, the right one the others.
     A larger left than right drive bends the body to the left (anticlockwise seen from
     above): a swimming animal turns left; a walking one turns right, its longer left
-    strides winning over the bend (measured in tests/test_salamander_physics).
+    strides winning over the bend (measured in tests/envs/test_salamander_physics).
     """
 
     def __init__(

@@ -79,9 +79,11 @@ class TurnRate:
     path_speed: float
 
 
-def discrete_turn_rates(env_id: str, seconds: float = 15.0, **kwargs) -> list[TurnRate]:
+def discrete_turn_rates(
+    env_id: str, seconds: float = 15.0, seed: int = 0, **kwargs
+) -> list[TurnRate]:
     """Turn rate and speed of every left and right action of ``control="cpg_discrete"``,
-    each held for ``seconds`` (settling for the first third)."""
+    each held for ``seconds`` from a reset with ``seed`` (settling for the first third)."""
     env = gym.make(env_id, control="cpg_discrete", **kwargs).unwrapped
     table, levels = env.animals.discrete_drives, env.settings.drive_levels
     rates = []
@@ -91,7 +93,16 @@ def discrete_turn_rates(env_id: str, seconds: float = 15.0, **kwargs) -> list[Tu
             continue
         gait = hold(env_id, action, "cpg_discrete", seconds=seconds, settle=seconds / 3, **kwargs)
         level = levels[action // len(TURNS)]
-        rates.append(TurnRate(action, level, turn, tuple(drives), gait.turn_rate, gait.path_speed))
+        rates.append(
+            TurnRate(
+                action,
+                level,
+                turn,
+                (float(drives[0]), float(drives[1])),
+                gait.turn_rate,
+                gait.path_speed,
+            )
+        )
     return rates
 
 

@@ -99,9 +99,11 @@ class SalamanderTargetEnv(SalamanderEnv):
     it lies within ``fov / 2`` of the head's forward axis and within ``sight_range``;
     otherwise the sensor reads zeros, so a policy must remember where the goal was.
     Same animal, actions, observations (except the task part) and ``info`` as
-    ``SalamanderSwimEnv`` (see there). Turning is slow (about 5°/s for a drive difference
-    of 1 while swimming), so the goal is a disc of ``goal_radius`` (0.3 m) and episodes
-    are long.
+    ``SalamanderSwimEnv`` (see there). With ``control="cpg"`` a drive difference of 1 turns
+    the swimmer at about 5°/s; the sharp ``cpg_discrete`` turns at 13–23°/s (table in
+    ``SalamanderSwimEnv``). The goal is a disc of ``goal_radius`` (0.3 m).
+    ``gym.make_vec(..., vectorization_mode="vector_entry_point")`` gives
+    ``SalamanderTargetVectorEnv``.
 
     ## Task observation (last 3 values)
     ``[visible, x, y]``: 1 and the goal in the head frame (x forward, y left; m) when it is
@@ -113,9 +115,10 @@ class SalamanderTargetEnv(SalamanderEnv):
     ``goal_radius`` of the goal, and ``reward_energy`` as in every salamander environment.
 
     ## Starting state
-    Head 2 m beyond the foot of the ramp, 1 cm under water, yaw uniform in [−π, π); goal on
-    the surface at a distance uniform in ``goal_distance`` (1–2 m) and a bearing uniform in
-    [−π, π) from the head (so it starts out of view with probability 1 − fov / 2π).
+    Head 2 m beyond the foot of the ramp, 1 cm under water, yaw uniform in [−π, π), legs
+    folded back (``start_posture``); goal on the surface at a distance uniform in
+    ``goal_distance`` (1–2 m) and a bearing uniform in [−π, π) from the head (so it starts
+    out of view with probability 1 − fov / 2π).
 
     ## Episode end
     Terminates when the head is within ``goal_radius`` of the goal; truncated after 1500
@@ -125,8 +128,15 @@ class SalamanderTargetEnv(SalamanderEnv):
     As ``SalamanderSwimEnv``, plus ``goal`` [3], ``goal_distance`` (m, from the head) and
     ``goal_visible``.
 
+    ## Arguments
+    Those of ``SalamanderSwimEnv`` except ``heading`` and ``start_yaw_noise``, and ``fov``
+    (π/2 rad, (0, 2π]), ``sight_range`` (3 m, (0, 100]), ``goal_distance`` ((1, 2) m,
+    0 < low ≤ high ≤ 100), ``goal_radius`` (0.3 m, (0, 10]), ``goal_bonus`` (10, [0, 1e6]).
+
     ## Version history
-    - v0: initial version.
+    - v1: as ``SalamanderSwimEnv`` v1 (rotational water drag, folded legs at the start,
+      sharp discrete turns, a native vector env).
+    - v0: ``rotational_drag=0``, ``turn_style="offset"``, ``start_posture="spread"``.
     """
 
     task_class = TargetTask
