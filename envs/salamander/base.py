@@ -147,13 +147,9 @@ class SalamanderBatch:
         low, high = self.model.actuator_ctrlrange.T
         self._ctrl_center, self._ctrl_half_range = 0.5 * (high + low), 0.5 * (high - low)
         self._head = self.model.body("head").id
-        self.cpg = SalamanderCPG(n=n, dt=s.cpg_dt)
-        self.motor_map = s.motor_map
-        self.discrete_drives = discrete_drives(s)
-        # The legs' rest posture: the motor map's output for silent oscillators (folded back).
-        silent = np.zeros((1, N_OSCILLATORS))
-        self._rest_legs = self.motor_map(silent, silent)[0, N_SEGMENTS:]
         self.drives = np.zeros((n, 2))
+        self.discrete_drives = discrete_drives(s)
+        self._build_cpg()
         self.qpos = np.zeros((n, self.model.nq))
         self.qvel = np.zeros((n, self.model.nv))
         self.com = np.zeros((n, 3))
@@ -175,7 +171,7 @@ class SalamanderBatch:
         self.reward_terms = {name: np.zeros(n) for name in names}
         size = N_JOINTS + 4 + task_class.observation_size
         if s.observation == "full":
-            size += N_JOINTS + 1 + 6 + (3 * N_OSCILLATORS if s.control != "joints" else 0)
+            size += N_JOINTS + 1 + 6 + (self.cpg_observation_size if s.control != "joints" else 0)
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
 
     # -- physics ------------------------------------------------------------------------
@@ -219,9 +215,7 @@ class SalamanderBatch:
         data.qpos[self._qpos_idx[:N_SEGMENTS]] = rng.uniform(-noise, noise, N_SEGMENTS)
         if s.start_posture == "folded":  # as the controller holds them at drive 0: no kick
             data.qpos[self._qpos_idx[N_SEGMENTS:]] = self._rest_legs
-        self.cpg.reset(rng, index=i)
-        self.drives[i] = 0.0
-        self.cpg.set_drive(self.drives[:, 0], self.drives[:, 1])
+        self._reset_cpg(i, rng)
         self.task.reset(i, rng)
         mujoco.mj_forward(self.model, data)
         self.waters[i].apply()
@@ -268,19 +262,6 @@ class SalamanderBatch:
         self.reward_terms = terms
         self.reward = sum(terms.values())  # in the terms' order, from 0: as for one animal
 
-    def _cpg_targets(self, actions: NDArray) -> NDArray:
-        """Joint targets [N, cpg_steps, 20] (rad) from the drives the actions ask for."""
-        if self.settings.control == "cpg_discrete":
-            drives = self.discrete_drives[actions]
-        else:
-            drives = actions  # outside [0, 5] the CPG's saturation silences the oscillators
-        if (drives != self.drives).any():
-            self.cpg.set_drive(drives[:, 0], drives[:, 1])
-            self.drives[:] = drives
-        # The CPG is open loop: all its steps of the period, then one motor map call.
-        targets = self.motor_map(*self.cpg.advance(self.settings.cpg_steps))
-        return np.ascontiguousarray(targets.transpose(1, 0, 2))
-
     def observe(self, rewards: bool = True) -> tuple[NDArray, dict[str, NDArray]]:
         """Observations [N, size] and ``info`` (each entry [N, ...]; the reward terms of the
         last step only with ``rewards``)."""
@@ -289,10 +270,8 @@ class SalamanderBatch:
         full = s.observation == "full"
         body_state(self.qpos, self.qvel, self._qpos_idx, self._qvel_idx, full, obs)
         if full and s.control != "joints":
-            k, theta = 2 * N_JOINTS + 11, self.cpg.theta
-            np.cos(theta, out=obs[:, k : k + N_OSCILLATORS])
-            np.sin(theta, out=obs[:, k + N_OSCILLATORS : k + 2 * N_OSCILLATORS])
-            obs[:, k + 2 * N_OSCILLATORS : k + 3 * N_OSCILLATORS] = self.cpg.r
+            k = 2 * N_JOINTS + 11
+            self._cpg_observation(obs[:, k : k + self.cpg_observation_size])
         if self.task.observation_size:
             obs[:, -self.task.observation_size :] = self.task.observation()
         terms = {key: term.copy() for key, term in self.reward_terms.items()} if rewards else {}
@@ -306,6 +285,43 @@ class SalamanderBatch:
             **self.task.info(),
         }
         return obs, info
+
+    # -- CPG: network, drives → joint targets, observation -------------------------------
+    # Everything that depends on the kind of CPG lives here (another network replaces these).
+    def _build_cpg(self) -> None:
+        """The CPG of every animal (``self.cpg``), its motor map and the legs' rest posture
+        (the motor map's output for silent oscillators: folded back)."""
+        self.cpg = SalamanderCPG(n=self.n, dt=self.settings.cpg_dt)
+        self.motor_map = self.settings.motor_map
+        self.cpg_observation_size = 3 * N_OSCILLATORS
+        silent = np.zeros((1, N_OSCILLATORS))
+        self._rest_legs = self.motor_map(silent, silent)[0, N_SEGMENTS:]
+
+    def _reset_cpg(self, i: int, rng: np.random.Generator) -> None:
+        """Animal ``i``'s CPG: random phases from ``rng``, zero amplitudes and drives."""
+        self.cpg.reset(rng, index=i)
+        self.drives[i] = 0.0
+        self.cpg.set_drive(self.drives[:, 0], self.drives[:, 1])
+
+    def _cpg_targets(self, actions: NDArray) -> NDArray:
+        """Joint targets [N, cpg_steps, 20] (rad) from the drives the actions ask for."""
+        if self.settings.control == "cpg_discrete":
+            drives = self.discrete_drives[actions]
+        else:
+            drives = actions  # outside [0, 5] the CPG's saturation silences the oscillators
+        if (drives != self.drives).any():
+            self.cpg.set_drive(drives[:, 0], drives[:, 1])
+            self.drives[:] = drives
+        # The CPG is open loop: all its steps of the period, then one motor map call.
+        targets = self.motor_map(*self.cpg.advance(self.settings.cpg_steps))
+        return np.ascontiguousarray(targets.transpose(1, 0, 2))
+
+    def _cpg_observation(self, out: NDArray) -> None:
+        """The CPG state into ``out`` [N, cpg_observation_size]: cos θ, sin θ, r."""
+        theta = self.cpg.theta
+        np.cos(theta, out=out[:, :N_OSCILLATORS])
+        np.sin(theta, out=out[:, N_OSCILLATORS : 2 * N_OSCILLATORS])
+        out[:, 2 * N_OSCILLATORS :] = self.cpg.r
 
     # -- rendering and copies -----------------------------------------------------------
     def render(self, i: int) -> NDArray[np.uint8]:
