@@ -400,6 +400,12 @@ class WaterPhysics:
             raise ValueError(f"backend must be None or one of {BACKENDS}, got {backend!r}")
         if len(datas) != len(waters) or not datas:
             raise ValueError("need one WaterForces per MjData, and at least one")
+        if any(
+            w.shore_x != waters[0].shore_x
+            or not np.array_equal(w.coefficients, waters[0].coefficients)
+            for w in waters
+        ):
+            raise ValueError("all animals' WaterForces must have the same coefficients and shore")
         geoms = np.array([model.geom(link.name).id for link in links])
         if not np.array_equal(geoms, np.arange(geoms[0], geoms[0] + geoms.size)):
             raise ValueError("the links' geoms must have consecutive ids")

@@ -299,3 +299,12 @@ def test_bad_backend_raises():
     model, data, forces = _water_scene(z=-0.01)
     with pytest.raises(ValueError, match="backend"):
         _physics(model, data, forces, "ctypes")
+
+
+def test_animals_of_one_loop_share_their_water_coefficients():
+    xml, links = build_mjcf()
+    model = mujoco.MjModel.from_xml_string(xml)
+    datas = [mujoco.MjData(model) for _ in range(2)]
+    forces = [WaterForces(model, datas[0], links), WaterForces(model, datas[1], links, 0.0)]
+    with pytest.raises(ValueError, match="same coefficients and shore"):
+        WaterPhysics(model, datas, forces, links, Arena())
