@@ -159,6 +159,7 @@ class SalamanderBatch:
         self.reward = np.zeros(n)
         self.terminated = np.zeros(n, dtype=bool)
         self._all = np.ones(n, dtype=bool)
+        self._joint_targets = np.zeros((n, s.cpg_steps, N_JOINTS))
         self._renderers: dict[int, Any] = {}
 
         if s.control == "cpg_discrete":
@@ -246,9 +247,10 @@ class SalamanderBatch:
         active = self._all if active is None else active
         s = self.settings
         if s.control == "joints":
-            # Targets beyond [-1, 1] are clamped to each actuator's ctrlrange by MuJoCo itself.
-            targets = self._ctrl_center + self._ctrl_half_range * actions
-            targets = np.repeat(targets[:, None], s.cpg_steps, axis=1)
+            # Targets beyond [-1, 1] are clamped to each actuator's ctrlrange by MuJoCo itself;
+            # the same row for every CPG-step-long slice of the period.
+            targets = self._joint_targets
+            targets[:] = (self._ctrl_center + self._ctrl_half_range * actions)[:, None]
         else:
             targets = self._cpg_targets(actions)
         com_before = self.com.copy()

@@ -2,11 +2,11 @@
 the batch (numba).
 
 Each row is computed with the same floating-point operations, in the same order, as the
-single-animal code they replace: MuJoCo's ``mju_rotVecQuat`` by ``mju_negQuat(q)`` and the
-matrix-vector product ``R.T @ v`` (tests/envs/test_salamander_env checks both to the last
-bit), so a batch of N animals and N batches of one give identical observations. Compiled
-loops, because at a few components per animal numpy's per-call cost would exceed the
-arithmetic.
+single-animal code they replace: MuJoCo's ``mju_rotVecQuat`` by ``mju_negQuat(q)``, the
+matrix-vector product ``R.T @ v`` and the dot product ``v @ d``
+(tests/envs/test_salamander_env checks them to the last bit), so a batch of N animals and N
+batches of one give identical observations. Compiled loops, because at a few components per
+animal numpy's per-call cost would exceed the arithmetic.
 """
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ def _transpose_times(rotation: NDArray, vector: NDArray, out: NDArray) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
+def _dot_rows(vector: NDArray, direction: NDArray, out: NDArray) -> None:
+    d0, d1, d2 = direction[0], direction[1], direction[2]
+    for b in range(vector.shape[0]):
+        out[b] = vector[b, 0] * d0 + vector[b, 1] * d1 + vector[b, 2] * d2
+
+
+@numba.njit(cache=True, nogil=True)
 def _body_state(
     qpos: NDArray, qvel: NDArray, qpos_idx: NDArray, qvel_idx: NDArray, full: bool, out: NDArray
 ) -> None:
@@ -74,6 +81,13 @@ def transpose_times(rotation: NDArray, vector: NDArray) -> NDArray:
     [N, 3], [N, 3]."""
     out = np.empty((rotation.shape[0], 3))
     _transpose_times(rotation, vector, out)
+    return out
+
+
+def dot_rows(vector: NDArray, direction: NDArray) -> NDArray:
+    """``v @ d`` per row of ``vector`` [N, 3] with one ``direction`` [3], [N]."""
+    out = np.empty(vector.shape[0])
+    _dot_rows(vector, direction, out)
     return out
 
 

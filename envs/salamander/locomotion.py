@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from stateful_rl.envs.salamander.base import SalamanderBatch, SalamanderTask
 from stateful_rl.envs.salamander.checks import check_float
-from stateful_rl.envs.salamander.frames import transpose_times
+from stateful_rl.envs.salamander.frames import dot_rows, transpose_times
 
 
 class HeadingTask(SalamanderTask):
@@ -43,9 +43,10 @@ class HeadingTask(SalamanderTask):
     def observation(self) -> NDArray:
         local = transpose_times(self.animals.rotation, self._directions)
         angle = np.arctan2(local[:, 1], local[:, 0])
-        return np.stack([np.cos(angle), np.sin(angle)], axis=1)
+        out = np.empty((self.animals.n, 2))
+        np.cos(angle, out=out[:, 0])
+        np.sin(angle, out=out[:, 1])
+        return out
 
     def rewards(self, com_velocity: NDArray) -> tuple[dict[str, NDArray], NDArray[np.bool_]]:
-        v, d = com_velocity, self.direction
-        forward = v[:, 0] * d[0] + v[:, 1] * d[1] + v[:, 2] * d[2]
-        return {"reward_forward": forward}, self._never
+        return {"reward_forward": dot_rows(com_velocity, self.direction)}, self._never

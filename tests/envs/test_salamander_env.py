@@ -14,7 +14,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
-from stateful_rl.envs.salamander.frames import rotate_by_inverse_quaternion, transpose_times
+from stateful_rl.envs.salamander.frames import (
+    dot_rows,
+    rotate_by_inverse_quaternion,
+    transpose_times,
+)
 from stateful_rl.envs.salamander.model import JOINT_NAMES, build_mjcf
 from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS, SALAMANDER_TASKS
 
@@ -262,6 +266,9 @@ def test_row_rotations_equal_mujoco_to_the_last_bit():
     np.testing.assert_array_equal(rotate_by_inverse_quaternion(quat, vector), expected)
     products = np.array([rotation[k].reshape(3, 3).T @ vector[k] for k in range(500)])
     np.testing.assert_array_equal(transpose_times(rotation, vector), products)
+    direction = rng.normal(size=3)
+    dots = np.array([vector[k] @ direction for k in range(500)])
+    np.testing.assert_array_equal(dot_rows(vector, direction), dots)
 
 
 @pytest.mark.parametrize("name", [name for name, _, _ in SALAMANDER_TASKS])
