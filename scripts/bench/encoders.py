@@ -464,7 +464,7 @@ def lstm_benchmark(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "distinct_reset_steps": int(starts[1:].any(1).sum()),
                 "max_resets_per_sequence": int(starts[1:].sum(0).max()),
             }
-            modes = ("saturate", "masked", "split", "loop") if kind == "lstm" else ("split", "loop")
+            modes = ("saturate", "split", "loop") if kind == "lstm" else ("split", "loop")
             for mode in modes:
                 encoder.reset_mode = mode
                 # interleave peer and ours so load changes hit both alike
@@ -489,13 +489,13 @@ def milliseconds(fn: Callable[[], None], calls: int = 5) -> float:
 def lstm_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| kind | start prob. | reset steps (most in one seq.) | plain ms | saturate ÷ | "
-        "masked ÷ | split ÷ | loop ÷ plain |",
-        "|---|---|---|---|---|---|---|---|",
+        "split ÷ | loop ÷ plain |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratios = [
             f"{r[f'ratio_{mode}']:.2f}" if f"ratio_{mode}" in r else "–"
-            for mode in ("saturate", "masked", "split", "loop")
+            for mode in ("saturate", "split", "loop")
         ]
         lines.append(
             f"| {r['kind']} | {r['p_start']} | {r['distinct_reset_steps']} "
