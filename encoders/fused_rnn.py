@@ -74,6 +74,9 @@ def _module_layer(
 def _probe(kind: RNNKind) -> Callable[[], bool]:
     """Float64 outputs and weight gradients of ATen's op equal the module's on a tiny input."""
 
+    # the first use may come while acting (no_grad, inference mode): probe in a normal context
+    @torch.inference_mode(False)
+    @torch.enable_grad()
     def probe() -> bool:
         generator = torch.Generator().manual_seed(0)
         steps, batch, inputs, hidden = 3, 2, 2, 3

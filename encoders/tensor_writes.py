@@ -14,6 +14,8 @@ import torch
 from stateful_rl.adapters import FastPath
 
 
+# the first use may come while acting (no_grad, inference mode): probe in a normal context
+@torch.inference_mode(False)
 def _version_counts_writes() -> bool:
     """An in-place write raises ``_version``, which is an int."""
     tensor = torch.zeros(2)
@@ -35,18 +37,30 @@ class WriteWatch:
 
     def remember(self, tensors: Sequence[torch.Tensor]) -> None:
         """Take the tensors' current state as the reference."""
-        if TENSOR_VERSION():
-            self._versions, self._copies = [(t.data_ptr(), t._version) for t in tensors], None
+        if _versions_usable(tensors):
+            self._versions, self._copies = _versions(tensors), None
         else:
             self._versions, self._copies = None, [t.detach().clone() for t in tensors]
 
     def unchanged(self, tensors: Sequence[torch.Tensor]) -> bool:
-        """Whether ``tensors`` hold what they held at :meth:`remember` (False before it)."""
-        if self._versions is not None:
-            return self._versions == [(t.data_ptr(), t._version) for t in tensors]
-        if self._copies is not None:
-            return len(self._copies) == len(tensors) and all(
+        """Whether ``tensors`` hold what they held at :meth:`remember` (False before it, and
+        when the fast path was switched on or off since)."""
+        if _versions_usable(tensors):
+            return self._versions is not None and self._versions == _versions(tensors)
+        return (
+            self._copies is not None
+            and len(self._copies) == len(tensors)
+            and all(
                 a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
                 for a, b in zip(self._copies, tensors, strict=False)
             )
-        return False
+        )
+
+
+def _versions_usable(tensors: Sequence[torch.Tensor]) -> bool:
+    """The fast path, for tensors that count versions (inference tensors do not)."""
+    return TENSOR_VERSION() and not any(t.is_inference() for t in tensors)
+
+
+def _versions(tensors: Sequence[torch.Tensor]) -> list[tuple[int, int]]:
+    return [(t.data_ptr(), t._version) for t in tensors]

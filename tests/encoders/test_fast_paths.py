@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from stateful_rl.adapters import FORCE_FALLBACK_VARIABLE, forget_fast_paths
+from stateful_rl.agents.optim import DIRECT_FUSED_ADAM
 from stateful_rl.encoders import EchoStateEncoder, ElmanEncoder, LSTMEncoder, StateEncoder
 from stateful_rl.encoders.fused_rnn import ATEN_RNN, KINDS, RNNKind, rnn_layer
 from stateful_rl.encoders.tensor_writes import TENSOR_VERSION, WriteWatch
@@ -188,13 +189,18 @@ def test_missing_rnn_ops_cost_speed_not_results(monkeypatch: pytest.MonkeyPatch,
         torch.testing.assert_close(a, b, **FLOAT64)
 
 
-def test_private_apis_present_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where this torch has the private APIs, the probes accept them (a probe that rejects a
-    working API would cost speed silently)."""
+@pytest.mark.parametrize("context", [torch.enable_grad, torch.no_grad, torch.inference_mode])
+def test_private_apis_present_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, context: Callable[[], Any]
+) -> None:
+    """Where this torch has the private APIs, the probes accept them, also at a first use
+    while acting (a probe that rejects a working API would cost speed silently)."""
     use_fast_paths(monkeypatch, True)
     assert hasattr(torch.ops.aten, "rnn_tanh") and hasattr(torch, "lstm")
-    assert all(ATEN_RNN[kind]() for kind in KINDS)
-    assert TENSOR_VERSION()
+    with context():
+        assert all(ATEN_RNN[kind]() for kind in KINDS)
+        assert TENSOR_VERSION()
+        assert DIRECT_FUSED_ADAM()
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -215,6 +221,16 @@ def test_write_watch_sees_writes(monkeypatch: pytest.MonkeyPatch, fast: bool) ->
     watch.remember(list(module.parameters()))
     module.load_state_dict(torch.nn.Linear(2, 2).state_dict())
     assert not watch.unchanged(list(module.parameters()))
+
+
+def test_write_watch_asks_again_after_a_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What one path remembered is no reference for the other (benchmarks switch)."""
+    watch, tensors = WriteWatch(), [torch.zeros(3)]
+    for fast in (True, False, True):
+        use_fast_paths(monkeypatch, fast)
+        assert not watch.unchanged(tensors)
+        watch.remember(tensors)
+        assert watch.unchanged(tensors)
 
 
 @pytest.mark.parametrize("fast", [True, False])
