@@ -194,7 +194,8 @@ class DQN(BaseAgent):
         if self.config.tau == 1.0:
             times = min(times, 1)
         for _ in range(times):
-            torch._foreach_lerp_(target, online, self.config.tau)
+            for t, o in zip(target, online, strict=True):
+                t.lerp_(o, self.config.tau)
 
     def q_modules(self) -> list[nn.Module]:
         """The trained modules (their parameters are optimised and copied to the target)."""

@@ -269,11 +269,9 @@ class RecurrentNFQ(NFQ):
         """Full-batch Rprop on all chunks (through time when the encoder trains)."""
         policy = self.policy
         modules = [policy.head] + ([policy.encoder] if policy.encoder.trainable else [])
-        if self.config.refit:
+        if self.config.refit:  # each module's own initialisation (an LSTM's forget bias...)
             for module in modules:
-                for m in module.modules():
-                    if m is not module and hasattr(m, "reset_parameters"):
-                        m.reset_parameters()
+                module.reset_parameters()
         fixed = fixed or [None] * len(chunks)
 
         def loss_fn() -> torch.Tensor:
