@@ -1,6 +1,8 @@
-"""Registration of every ``stateful_rl/...-v0`` id with Gymnasium (idempotent).
+"""Registration of every ``stateful_rl/...`` id with Gymnasium (idempotent).
 
-Entry points are strings, so registering imports neither torch nor mujoco.
+Entry points are strings, so registering imports neither torch nor mujoco. The env classes'
+defaults are their newest version; an older version is the same class with the arguments it
+had, passed at registration.
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ import gymnasium as gym
 
 NAMESPACE = "stateful_rl"
 CLASSIC = "gymnasium.envs.classic_control"
+
+# The arguments that turn today's classes back into their older versions.
+CATCH_V0 = {"hold_paddle": False}
+TRACKING_V0 = {"window_rate": 0.03, "window_length": (10, 30)}
 
 # id -> (base entry point, wrapper, wrapper kwargs, max_episode_steps, reward_threshold)
 MEMORY_ENVS = {
@@ -38,17 +44,21 @@ def register(name: str, **kwargs) -> None:
 
 def register_envs() -> None:
     """Register all environments of the package under the ``stateful_rl`` namespace."""
-    register(
-        "OccludedTracking-v0",
-        entry_point="stateful_rl.envs.tracking:OccludedTrackingEnv",
-        vector_entry_point="stateful_rl.envs.tracking:OccludedTrackingVectorEnv",
-        max_episode_steps=200,
-    )
-    register(
-        "OccludedCatch-v0",
-        entry_point="stateful_rl.envs.catch:OccludedCatchEnv",
-        vector_entry_point="stateful_rl.envs.catch:OccludedCatchVectorEnv",
-    )
+    for name, kwargs in (("OccludedTracking-v0", TRACKING_V0), ("OccludedTracking-v1", {})):
+        register(
+            name,
+            entry_point="stateful_rl.envs.tracking:OccludedTrackingEnv",
+            vector_entry_point="stateful_rl.envs.tracking:OccludedTrackingVectorEnv",
+            max_episode_steps=200,
+            kwargs=kwargs,
+        )
+    for name, kwargs in (("OccludedCatch-v0", CATCH_V0), ("OccludedCatch-v1", {})):
+        register(
+            name,
+            entry_point="stateful_rl.envs.catch:OccludedCatchEnv",
+            vector_entry_point="stateful_rl.envs.catch:OccludedCatchVectorEnv",
+            kwargs=kwargs,
+        )
     for name, (base, wrapper, wrapper_kwargs, max_steps, threshold) in MEMORY_ENVS.items():
         register(
             name,

@@ -1,4 +1,4 @@
-"""OccludedTracking-v0: follow a target that disappears behind occluders."""
+"""OccludedTracking: follow a target that disappears behind occluders."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from stateful_rl.envs.vector import (
     NativeVectorEnv,
     cannot_render,
     check_action,
+    check_integer,
+    check_number,
     check_render_mode,
     upscale,
 )
@@ -44,8 +46,8 @@ class TrackingTask:
     dynamics: str = "bounce"
     occluders: str = "windows"
     bands: tuple[tuple[float, float], ...] = ((-0.25, 0.25),)
-    window_rate: float = 0.03
-    window_length: tuple[int, int] = (10, 30)
+    window_rate: float = 0.12
+    window_length: tuple[int, int] = (5, 20)
     noise: float = 0.01
     process_noise: float = 0.05
     target_speed: tuple[float, float] = (0.2, 0.4)
@@ -60,41 +62,51 @@ class TrackingTask:
         for name in ("window_length", "target_speed"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         checks = [
-            (self.dim in (1, 2), f"dim must be 1 or 2, got {self.dim!r}"),
             (self.dynamics in DYNAMICS, f"dynamics must be one of {DYNAMICS}"),
             (self.occluders in OCCLUDERS, f"occluders must be one of {OCCLUDERS}"),
             (self.obs_type in OBS_TYPES, f"obs_type must be one of {OBS_TYPES}"),
-            (self.noise >= 0, f"noise must be >= 0, got {self.noise}"),
-            (self.process_noise >= 0, f"process_noise must be >= 0, got {self.process_noise}"),
-            (0 <= self.window_rate <= 1, f"window_rate must be in [0, 1], got {self.window_rate}"),
             (
-                1 <= self.window_length[0] <= self.window_length[1],
-                f"window_length must be (min, max) with 1 <= min <= max, got {self.window_length}",
+                len(self.window_length) == 2 and len(self.target_speed) == 2,
+                "window_length and target_speed must be (min, max) pairs, got "
+                f"{self.window_length} and {self.target_speed}",
             ),
-            (
-                all(-1 <= lo < hi <= 1 for lo, hi in self.bands),
-                f"bands must be (low, high) pairs with -1 <= low < high <= 1, got {self.bands}",
-            ),
-            (
-                0 < self.target_speed[0] <= self.target_speed[1] < self.tracker_speed,
-                "need 0 < target_speed[0] <= target_speed[1] < tracker_speed, got "
-                f"{self.target_speed} and {self.tracker_speed}",
-            ),
-            (self.omega > 0 and self.damping > 0, "omega and damping must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        check_integer("dim", self.dim, 1, 2)
+        # Every number finite and in range: an infinite speed or noise would turn the
+        # observations and rewards into NaN.
+        check_number("noise", self.noise, 0.0)
+        check_number("process_noise", self.process_noise, 0.0)
+        check_number("window_rate", self.window_rate, 0.0, 1.0)
+        low_length = check_integer("window_length[0]", self.window_length[0], 1)
+        check_integer("window_length[1]", self.window_length[1], low_length)
+        for low, high in self.bands:
+            check_number("bands low", low, -1.0, 1.0)
+            check_number("bands high", high, low, 1.0, open_low=True)
+        # One step moves the target less than the arena width (one reflection per step).
+        check_number("tracker_speed", self.tracker_speed, 0.0, 2.0 / DT, open_low=True)
+        for k, speed in enumerate(self.target_speed):
+            check_number(f"target_speed[{k}]", speed, 0.0, self.tracker_speed)
+        if not 0 < self.target_speed[0] <= self.target_speed[1] < self.tracker_speed:
+            raise ValueError(
+                "need 0 < target_speed[0] <= target_speed[1] < tracker_speed, got "
+                f"{self.target_speed} and {self.tracker_speed}"
+            )
+        check_number("omega", self.omega, 0.0, open_low=True)
+        check_number("damping", self.damping, 0.0, open_low=True)
         if self.dynamics == "oscillator" and self.spectral_radius >= 1:
             raise ValueError(
                 f"forward Euler with dt={DT} amplifies this oscillator: spectral radius "
-                f"{self.spectral_radius:.4f} >= 1; need omega * dt < 2 * damping"
+                f"{self.spectral_radius:.4f} >= 1 (underdamped: need omega * dt < 2 * damping)"
             )
 
     @property
     def spectral_radius(self) -> float:
-        """|eig(I + Δt A)| of the oscillator: sqrt(1 - 2Δtζω + Δt²ω²) (< 1 iff Δtω < 2ζ)."""
-        return math.sqrt(1 - 2 * DT * self.damping * self.omega + (DT * self.omega) ** 2)
+        """max |eig(I + Δt A)| of the oscillator: sqrt(1 - 2Δtζω + Δt²ω²) when underdamped
+        (< 1 iff Δtω < 2ζ); taken from the matrix, so it is right when overdamped too."""
+        return float(np.abs(np.linalg.eigvals(self.transition)).max())
 
     @cached_property
     def active_bands(self) -> tuple[tuple[float, float], ...]:
@@ -132,17 +144,29 @@ class TrackingTask:
             hidden = hidden | ((x >= low) & (x <= high))
         return hidden
 
+    @property
+    def start_half_width(self) -> float:
+        """The start position is uniform in ``[-w, w]^dim`` with this ``w``."""
+        return 0.7 if self.dynamics == "oscillator" else 0.9
+
     def sample_start(self, rng: np.random.Generator) -> tuple[NDArray, NDArray]:
         """Initial target ``(position[dim], velocity[dim])``."""
+        pos, vel = self.sample_starts(rng, 1)
+        return pos[0], vel[0]
+
+    def sample_starts(self, rng: np.random.Generator, n: int) -> tuple[NDArray, NDArray]:
+        """``n`` initial target states: positions and velocities ``[n, dim]`` (``n = 1``
+        draws the same random numbers in the same order as one :meth:`sample_start`)."""
+        half = self.start_half_width
         if self.dynamics == "oscillator":
-            pos = rng.uniform(-0.7, 0.7, self.dim)
-            return pos, self.omega * rng.uniform(-0.5, 0.5, self.dim)
-        pos = rng.uniform(-0.9, 0.9, self.dim)
-        speed = rng.uniform(*self.target_speed)
+            pos = rng.uniform(-half, half, (n, self.dim))
+            return pos, self.omega * rng.uniform(-0.5, 0.5, (n, self.dim))
+        pos = rng.uniform(-half, half, (n, self.dim))
+        speed = rng.uniform(*self.target_speed, (n, 1))
         if self.dim == 1:
-            return pos, np.array([speed * (2 * rng.integers(2) - 1)])
-        angle = rng.uniform(0, 2 * math.pi)
-        return pos, speed * np.array([math.cos(angle), math.sin(angle)])
+            return pos, speed * (2 * rng.integers(2, size=(n, 1)) - 1)
+        angle = rng.uniform(0, 2 * math.pi, n)
+        return pos, speed * np.stack([np.cos(angle), np.sin(angle)], axis=1)
 
     def sample_chunk(self, rng: np.random.Generator) -> tuple[NDArray, NDArray, NDArray]:
         """Next ``CHUNK`` steps of observation noise, process noise and window occlusion."""
@@ -200,11 +224,12 @@ class TrackingTask:
     def kalman_filter(self) -> KalmanFilter:
         """Kalman filter with the true dynamics model of the target."""
         eye, zero = np.eye(self.dim), np.zeros((self.dim, self.dim))
+        pos_var = self.start_half_width**2 / 3
         if self.dynamics == "oscillator":
-            pos_var, vel_var = 0.7**2 / 3, (0.5 * self.omega) ** 2 / 3
+            vel_var = (0.5 * self.omega) ** 2 / 3
         else:
             low, high = self.target_speed
-            pos_var, vel_var = 0.9**2 / 3, (low**2 + low * high + high**2) / 3 / self.dim
+            vel_var = (low**2 + low * high + high**2) / 3 / self.dim
         vel_noise = 0.0 if self.dynamics == "bounce" else self.process_noise**2
         if self.dynamics != "oscillator":
             # Floor: a reflection the filter times a step off (its one nonlinearity) must
