@@ -153,18 +153,24 @@ class TrackingBayesPolicy(ReferencePolicy):
         else:
             self.particles = TrackingParticleFilter(task, num_envs, N_PARTICLES, seed)
 
-    def _act(self, obs, info, episode_start):
-        tracker, seen, visible = self.task.split_obs(obs)
+    def _filter(self, obs: NDArray, episode_start: NDArray) -> None:
+        """Condition on ``obs`` and predict the target's next state."""
+        _, seen, visible = self.task.split_obs(obs)
         if self.kalman:
             belief = self.filter.reset_where(self.belief, episode_start)
             self.belief = self.filter.predict(self.filter.update(belief, seen, visible))
+        else:
+            self.particles.reset(episode_start)
+            self.particles.update(seen, visible)
+            self.particles.predict()
+
+    def _act(self, obs, info, episode_start):
+        tracker = self.task.split_obs(obs)[0]
+        self._filter(obs, episode_start)
+        if self.kalman:  # Gaussian: the mean is the point of least expected distance
             return greedy_actions(self.moves, tracker, self.belief.mean[:, : self.task.dim])
-        particles = self.particles
-        particles.reset(episode_start)
-        particles.update(seen, visible)
-        particles.predict()
         after = np.clip(tracker[:, None, :] + self.moves[None, :, :], -1.0, 1.0)
-        return np.argmin(particles.expected_distance(after), axis=1)
+        return np.argmin(self.particles.expected_distance(after), axis=1)
 
 
 def kalman_is_exact(task: TrackingTask) -> bool:
@@ -215,14 +221,21 @@ def gap_ratio(ret_random: float, ret_best_memoryless: float, ret_bayes: float) -
     return (ret_bayes - ret_best_memoryless) / (ret_bayes - ret_random)
 
 
+def has_reference_policies(task: Any) -> bool:
+    """Whether the reference policies run on an env with this ``task`` (the env's
+    ``unwrapped.task``): catch, or tracking with vector observations."""
+    if isinstance(task, TrackingTask):
+        return task.obs_type == "vector"
+    return isinstance(task, CatchTask)
+
+
 def make_policy(policy: str, task: Any, num_envs: int, seed: int = 0) -> ReferencePolicy:
     """The reference ``policy`` for ``task`` (a ``CatchTask`` or ``TrackingTask``)."""
     if policy not in POLICY_CLASSES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    classes = POLICY_CLASSES[policy]
-    if type(task) not in classes:
-        raise ValueError(f"no reference policies for {type(task).__name__}")
-    return classes[type(task)](task, num_envs, seed)
+    if not has_reference_policies(task):
+        raise ValueError(f"no reference policies for {task!r}")
+    return POLICY_CLASSES[policy][type(task)](task, num_envs, seed)
 
 
 def episode_returns(

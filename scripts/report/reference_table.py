@@ -10,6 +10,7 @@ the filter it uses) and ``oracle`` over the same seeded episodes, and the gap ra
     python -m stateful_rl.report.reference_table --fit-controllers   # refresh the stored
     python -m stateful_rl.report.reference_table --particle-study    # N of the filter
     python -m stateful_rl.report.reference_table --catch-checks      # exact catch values
+    python -m stateful_rl.report.reference_table --steering-study    # steering rules
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from stateful_rl.envs.catch_references import (
 )
 from stateful_rl.envs.reactive_tracking import store_reactive_params
 from stateful_rl.envs.reference_policies import POLICIES, episode_returns, gap_ratio
+from stateful_rl.envs.tracking import TrackingTask
 
 TRACKING_VARIANTS = [
     ("", {}),
@@ -105,6 +107,61 @@ def particle_study(episodes: int, seed: int, sizes: list[int]) -> str:
     return "\n".join(lines)
 
 
+class MeanSteering(reference_policies.TrackingBayesPolicy):
+    """The particle posterior, but steering toward its mean instead of the least expected
+    distance."""
+
+    def _act(self, obs, info, episode_start):
+        tracker = self.task.split_obs(obs)[0]
+        self._filter(obs, episode_start)
+        goal = self.particles.mean()[:, : self.task.dim]
+        return reference_policies.greedy_actions(self.moves, tracker, goal)
+
+
+class LookaheadSteering(reference_policies.TrackingBayesPolicy):
+    """Two-step open-loop lookahead: the first move of the pair of moves with the least
+    summed expected distance over the next two steps (the second step's prediction made
+    without the next observation)."""
+
+    def _act(self, obs, info, episode_start):
+        tracker = self.task.split_obs(obs)[0]
+        self._filter(obs, episode_start)
+        particles = self.particles
+        first = np.clip(tracker[:, None, :] + self.moves[None], -1.0, 1.0)  # [B, A, dim]
+        cost = particles.expected_distance(first)  # [B, A]
+        saved = particles.pos, particles.vel, particles.remaining
+        particles.predict()
+        n_moves = len(self.moves)
+        second = np.clip(first[:, :, None, :] + self.moves[None, None], -1.0, 1.0)
+        later = particles.expected_distance(second.reshape(len(obs), -1, self.task.dim))
+        particles.pos, particles.vel, particles.remaining = saved
+        cost = cost + later.reshape(len(obs), n_moves, n_moves).min(axis=2)
+        return np.argmin(cost, axis=1)
+
+
+def steering_study(episodes: int, seed: int) -> str:
+    """Return of the particle posterior under three steering rules, and the oracle's, on
+    the same episodes of OccludedTracking-v1 (defaults and dim=2)."""
+    rules = {
+        "least expected distance (bayes)": reference_policies.TrackingBayesPolicy,
+        "posterior mean": MeanSteering,
+        "two-step lookahead": LookaheadSteering,
+    }
+    lines = ["| env | " + " | ".join(rules) + " | oracle |", "|---|" + "---:|" * 4]
+    for label, kwargs in (("OccludedTracking-v1", {}), ("OccludedTracking-v1 dim=2", {"dim": 2})):
+        env_id = "stateful_rl/OccludedTracking-v1"
+        cells = []
+        for rule in rules.values():
+            reference_policies.POLICY_CLASSES["bayes"][TrackingTask] = rule
+            returns = episode_returns(env_id, "bayes", episodes, seed, **kwargs)
+            cells.append(f"{returns.mean():.3f} ± {returns.std() / math.sqrt(episodes):.3f}")
+        reference_policies.POLICY_CLASSES["bayes"][TrackingTask] = rules[next(iter(rules))]
+        oracle = episode_returns(env_id, "oracle", episodes, seed, **kwargs)
+        cells.append(f"{oracle.mean():.3f} ± {oracle.std() / math.sqrt(episodes):.3f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def stochastic_hidden_search(task: CatchTask, restarts: int, generations: int) -> float:
     """Best expected return found over *stochastic* reactive tables (CMA-ES over the
     hidden-phase action probabilities; for each, the best visible part by the exact 0-1
@@ -169,6 +226,7 @@ def main() -> None:
     parser.add_argument("--particle-study", action="store_true", help="N doubling study")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
     parser.add_argument("--catch-checks", action="store_true", help="exact catch values")
+    parser.add_argument("--steering-study", action="store_true", help="steering rules")
     args = parser.parse_args()
     if args.fit_controllers:
         tasks = [task_of(env_id, kw) for _, env_id, kw in ENVS if "Tracking" in env_id]
@@ -181,6 +239,10 @@ def main() -> None:
         return
     if args.catch_checks:
         print(catch_checks(restarts=3, generations=30))
+        return
+    if args.steering_study:
+        print(f"Steering on the particle posterior, {args.episodes} episodes.\n")
+        print(steering_study(args.episodes, args.seed))
         return
     print(f"Mean ± s.e. of the episode return, {args.episodes} episodes (seed {args.seed}).\n")
     print(reference_table(args.episodes, args.seed))

@@ -41,11 +41,11 @@ def test_a_short_search_beats_its_start_on_fresh_episodes():
 
 
 def test_the_search_is_seeded_and_leaves_numpy_global_generator_alone():
-    state = np.random.get_state()[1].copy()
+    state = np.random.get_state()[1].copy()  # noqa: NPY002 (the legacy global generator)
     task = TrackingTask()
     first = optimise_reactive_params(task, generations=2, train_episodes=8)
     np.testing.assert_array_equal(first, optimise_reactive_params(task, 2, 8))
-    np.testing.assert_array_equal(np.random.get_state()[1], state)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # noqa: NPY002
 
 
 def test_hidden_drift_moves_with_the_probability_of_its_speed():
