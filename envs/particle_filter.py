@@ -164,7 +164,8 @@ class TrackingParticleFilter:
                 tail = log_ndtr(wall * (x[rows] - wall) / self.sigma)
                 at_wall = np.abs(y[rows] - wall) < 1e-6
                 per_axis[rows] = np.where(at_wall, tail, per_axis[rows])
-        seen_ll = np.where(visible[:, None], per_axis.sum(axis=2), 0.0)
+        # Axis by axis: numpy's reductions over a short last axis are slow.
+        seen_ll = np.where(visible[:, None], sum(per_axis[..., k] for k in range(x.shape[2])), 0.0)
         return seen_ll + self._flag_log_likelihood(slice(None), visible[:, None])
 
     def _flag_log_likelihood(self, rows: Any, visible: Any) -> NDArray | float:
@@ -233,14 +234,25 @@ class TrackingParticleFilter:
         w = self.weights[..., None]
         return np.concatenate([(w * self.pos).sum(axis=1), (w * self.vel).sum(axis=1)], axis=1)
 
-    def expected_distance(self, points: NDArray) -> NDArray[np.float64]:
-        """``[B, M]`` posterior mean distance from ``points[B, M, dim]`` to the target."""
-        diff = points[:, :, None, :] - self.pos[:, None, :, :]  # [B, M, N, dim]
+    def expected_distance(self, origin: NDArray, steps: NDArray) -> NDArray[np.float64]:
+        """``[B, M]`` posterior mean distance from ``origin[B, dim] + steps[B, M, dim]`` to
+        the target (``origin``: the tracker; ``steps``: its candidate displacements)."""
+        gap = origin[:, None, :] - self.pos  # [B, N, dim]
         if self.task.dim == 1:
-            distance = np.abs(diff[..., 0])
-        else:
-            distance = np.sqrt((diff * diff).sum(axis=3))
-        return np.einsum("bmn,bn->bm", distance, self.weights)
+            distance = np.abs(gap[:, None, :, 0] + steps[:, :, None, 0])  # [B, M, N]
+            return np.einsum("bmn,bn->bm", distance, self.weights)
+        # |gap + step|² = |gap|² + step · (2 gap + step), one [B, N] array per move (numpy's
+        # reductions over the short position axis are slow).
+        squared = sum(gap[..., k] * gap[..., k] for k in range(self.task.dim))
+        out = np.empty(steps.shape[:2])
+        for m in range(steps.shape[1]):
+            shift = sum(
+                steps[:, m, k, None] * (2 * gap[..., k] + steps[:, m, k, None])
+                for k in range(self.task.dim)
+                if steps[:, m, k].any()
+            )
+            out[:, m] = (np.sqrt(np.maximum(squared + shift, 0.0)) * self.weights).sum(axis=1)
+        return out
 
     def filter(self, obs: NDArray, visible: NDArray) -> tuple[NDArray, NDArray]:
         """Filter whole sequences ``obs[T, B, dim]``, ``visible[T, B]`` from the prior;

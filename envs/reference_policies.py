@@ -169,8 +169,9 @@ class TrackingBayesPolicy(ReferencePolicy):
         self._filter(obs, episode_start)
         if self.kalman:  # Gaussian: the mean is the point of least expected distance
             return greedy_actions(self.moves, tracker, self.belief.mean[:, : self.task.dim])
-        after = np.clip(tracker[:, None, :] + self.moves[None, :, :], -1.0, 1.0)
-        return np.argmin(self.particles.expected_distance(after), axis=1)
+        steps = np.clip(tracker[:, None, :] + self.moves[None, :, :], -1.0, 1.0)
+        steps -= tracker[:, None, :]  # the moves, cut at the walls
+        return np.argmin(self.particles.expected_distance(tracker, steps), axis=1)
 
 
 def kalman_is_exact(task: TrackingTask) -> bool:

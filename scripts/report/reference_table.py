@@ -126,17 +126,16 @@ class LookaheadSteering(reference_policies.TrackingBayesPolicy):
     def _act(self, obs, info, episode_start):
         tracker = self.task.split_obs(obs)[0]
         self._filter(obs, episode_start)
-        particles = self.particles
+        particles, batch, n_moves = self.particles, len(obs), len(self.moves)
         first = np.clip(tracker[:, None, :] + self.moves[None], -1.0, 1.0)  # [B, A, dim]
-        cost = particles.expected_distance(first)  # [B, A]
+        cost = particles.expected_distance(tracker, first - tracker[:, None, :])
         saved = particles.pos, particles.vel, particles.remaining
         particles.predict()
-        n_moves = len(self.moves)
         second = np.clip(first[:, :, None, :] + self.moves[None, None], -1.0, 1.0)
-        later = particles.expected_distance(second.reshape(len(obs), -1, self.task.dim))
+        steps = (second - tracker[:, None, None, :]).reshape(batch, -1, self.task.dim)
+        later = particles.expected_distance(tracker, steps).reshape(batch, n_moves, n_moves)
         particles.pos, particles.vel, particles.remaining = saved
-        cost = cost + later.reshape(len(obs), n_moves, n_moves).min(axis=2)
-        return np.argmin(cost, axis=1)
+        return np.argmin(cost + later.min(axis=2), axis=1)
 
 
 def steering_study(episodes: int, seed: int) -> str:

@@ -66,7 +66,7 @@ def test_filter_is_seeded_and_batched_like_single_sequences():
 
 def test_systematic_resampling_keeps_the_weights_in_expectation():
     rng = np.random.default_rng(0)
-    weights = np.array([[0.5, 0.25, 0.25, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    weights = np.array([[0.1, 0.6, 0.3, 0.0], [0.0, 0.0, 0.0, 1.0]])
     counts = np.zeros_like(weights)
     for _ in range(2000):
         index = systematic_indices(weights, rng)
