@@ -31,6 +31,7 @@ SCALE = 4  # render upscaling
 DYNAMICS = ("bounce", "oscillator", "random_accel")
 OCCLUDERS = ("both", "bands", "windows", "none")
 OBS_TYPES = ("vector", "pixels")
+MAX_SPEED = 2.0 / DT  # units/s: one step crosses at most the arena, so one reflection suffices
 BAND_COLOR, WINDOW_COLOR = 90, 70
 TRACKER_COLOR, TARGET_COLOR, HIDDEN_COLOR = (60, 140, 255), (255, 200, 40), (120, 95, 20)
 
@@ -86,8 +87,7 @@ class TrackingTask:
         for low, high in self.bands:
             check_number("bands low", low, -1.0, 1.0)
             check_number("bands high", high, low, 1.0, open_low=True)
-        # One step moves the target less than the arena width (one reflection per step).
-        check_number("tracker_speed", self.tracker_speed, 0.0, 2.0 / DT, open_low=True)
+        check_number("tracker_speed", self.tracker_speed, 0.0, MAX_SPEED, open_low=True)
         for k, speed in enumerate(self.target_speed):
             check_number(f"target_speed[{k}]", speed, 0.0, self.tracker_speed)
         if not 0 < self.target_speed[0] <= self.target_speed[1] < self.tracker_speed:

@@ -18,6 +18,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.envs.registration import CATCH_V0, MEMORY_ENVS, TRACKING_V0
+from stateful_rl.envs.tracking import MAX_SPEED
 
 TRACKING = "stateful_rl/OccludedTracking-v0"
 CATCH = "stateful_rl/OccludedCatch-v0"
@@ -286,13 +287,18 @@ def test_native_vector_envs_refuse_a_bad_number_of_envs(env_id, num_envs):
         gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
 
 
-def test_valid_extreme_numbers_give_finite_observations():
-    """The largest allowed speeds and noise still give finite observations and rewards."""
-    env = gym.make(TRACKING, tracker_speed=20.0, target_speed=(0.2, 19.9), noise=50.0)
+@pytest.mark.parametrize("dynamics", ["bounce", "random_accel"])
+def test_the_fastest_allowed_target_stays_in_the_arena(dynamics):
+    """Speeds are capped where one reflection per step still suffices."""
+    fast = 0.999 * MAX_SPEED
+    env = gym.make(
+        TRACKING, dynamics=dynamics, tracker_speed=MAX_SPEED, target_speed=(fast, fast), noise=50.0
+    )
     env.reset(seed=0)
     for _ in range(200):
-        obs, reward, *_ = env.step(env.action_space.sample())
+        obs, reward, _, _, info = env.step(env.action_space.sample())
         assert np.isfinite(obs).all() and np.isfinite(reward)
+        assert np.abs(info["target_state"][0]) <= 1.0
 
 
 @pytest.mark.parametrize("env_id", [TRACKING, CATCH])
