@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any, ClassVar
 
@@ -39,6 +40,41 @@ def cannot_render(render_mode: str | None) -> bool:
     if render_mode is None:
         gym.logger.warn("render() called without render_mode='rgb_array'")
     return render_mode is None
+
+
+def describe_range(low: float, high: float, open_low: bool = False) -> str:
+    """``"in [low, high]"``, ``"in (low, high]"`` or ``">= low"`` for error messages."""
+    if high == math.inf:
+        return f"> {low}" if open_low else f">= {low}"
+    return f"in {'(' if open_low else '['}{low}, {high}]"
+
+
+def check_number(
+    name: str, value: Any, low: float, high: float = math.inf, *, open_low: bool = False
+) -> float:
+    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with ``open_low``),
+    else a ``ValueError`` naming ``name`` and the range (NaN and infinities included)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    inside = low < x <= high if open_low else low <= x <= high
+    if not (math.isfinite(x) and inside):
+        allowed = describe_range(low, high, open_low)
+        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
+    return x
+
+
+def check_integer(name: str, value: Any, low: int, high: float = math.inf) -> int:
+    """``value`` as an int in ``[low, high]``, else a ``ValueError`` naming ``name``."""
+    try:
+        n = operator.index(value)
+    except TypeError:
+        n = None
+    if n is None or not low <= n <= high:
+        allowed = describe_range(low, high)
+        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+    return n
 
 
 def check_action(action: Any, n: int) -> int:
@@ -90,7 +126,7 @@ class NativeVectorEnv(VectorEnv):
         observation_space: spaces.Space,
         action_space: spaces.Space,
     ) -> None:
-        self.num_envs = num_envs
+        self.num_envs = check_integer("num_envs", num_envs, 1)
         self.render_mode = check_render_mode(render_mode)
         self.max_episode_steps = max_episode_steps or np.iinfo(np.int64).max
         self.single_observation_space = observation_space

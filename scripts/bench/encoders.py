@@ -77,9 +77,11 @@ def tracking_data(
     Positions are in units of ``unit`` (``POSITION_STD``: inputs and targets of unit
     variance, which trains faster; MSE ratios to the Kalman filter do not depend on it).
     """
-    from stateful_rl.envs.tracking import TrackingTask  # scripts layer: envs may be imported
+    # scripts layer: envs may be imported
+    from stateful_rl.envs.registration import TRACKING_V0
+    from stateful_rl.envs.tracking import TrackingTask
 
-    task = TrackingTask(dim=dim, dynamics="oscillator", process_noise=PROCESS_NOISE)
+    task = TrackingTask(**TRACKING_V0, dim=dim, dynamics="oscillator", process_noise=PROCESS_NOISE)
     states, seen, visible = task.simulate(steps, sequences, seed=seed)
     filtered, _ = task.kalman_filter().filter(seen, visible)
     return {

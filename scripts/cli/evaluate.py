@@ -1,8 +1,10 @@
 """Evaluate a run's saved policy: mean ± std return, memory score, optional videos.
 
-The memory score ``(R - R_memoryless) / (R_oracle - R_memoryless)`` is defined for the envs
-that have reference policies (the occluded tracking and catch tasks); the references are
-run on the same number of episodes and the same seeds.
+The memory score ``(R − R_best_memoryless) / (R_bayes − R_best_memoryless)`` is defined for
+the envs that have reference policies (the occluded tracking and catch tasks,
+:mod:`stateful_rl.envs.reference_policies`): 0 is the best policy of the current
+observation alone that we can compute, 1 the Bayes-optimal filter. The references run on
+the same episodes (same seeds) as the agent.
 """
 
 from __future__ import annotations
@@ -19,27 +21,26 @@ from stateful_rl.agents.base import BaseAgent
 from stateful_rl.cli.config import ConfigError, RunConfig, agent_class, load_run_config
 from stateful_rl.cli.run_dir import RunDirectory, write_json
 from stateful_rl.cli.video import write_video
-from stateful_rl.envs.reference_policies import evaluate_reference_policies, memory_score
+from stateful_rl.envs.reference_policies import (
+    evaluate_reference_policies,
+    has_reference_policies,
+    memory_score,
+)
 
 EVAL_SEED = 2_000_000  # first episode seed (training and periodic evaluations use others)
-REFERENCE_TASK_API = ("moves", "split_obs", "true_state", "goal", "kalman_filter")
-
-
-def has_reference_policies(env_id: str, env_kwargs: dict[str, Any]) -> bool:
-    """Whether the reference policies run on ``env_id`` (a native vector env with a task)."""
-    if gym.spec(env_id).vector_entry_point is None:
-        return False
-    env = gym.make(env_id, **env_kwargs)
-    task = getattr(env.unwrapped, "task", None)
-    env.close()
-    return all(hasattr(task, name) for name in REFERENCE_TASK_API)
 
 
 def reference_results(
     env_id: str, env_kwargs: dict[str, Any], episodes: int, seed: int
 ) -> dict[str, dict[str, float]] | None:
-    """``{policy: {"mean": .., "std": ..}}`` of the reference policies, or None."""
-    if not has_reference_policies(env_id, env_kwargs):
+    """``{policy: {"mean": .., "std": ..}}`` of the reference policies, or None where the env
+    has none (reference policies need a native vector env and the env's task model)."""
+    if gym.spec(env_id).vector_entry_point is None:
+        return None
+    env = gym.make(env_id, **env_kwargs)
+    task = getattr(env.unwrapped, "task", None)
+    env.close()
+    if task is None or not has_reference_policies(task):
         return None
     results = evaluate_reference_policies(env_id, episodes, seed, **env_kwargs)
     return {name: {"mean": m, "std": s} for name, (m, s) in results.items()}
@@ -51,7 +52,7 @@ def score(mean_return: float, references: dict[str, dict[str, float]] | None) ->
         return None
     try:
         return memory_score(
-            mean_return, references["memoryless"]["mean"], references["oracle"]["mean"]
+            mean_return, references["best_memoryless"]["mean"], references["bayes"]["mean"]
         )
     except ValueError:
         return None

@@ -233,7 +233,8 @@ def claim1_tracking(budget: Budget, figures: Path) -> ClaimResult:
          "occluded_fraction": float((~test["visible"]).mean()), "kalman_mse": kalman},
         markdown_table(["model", "occluded MSE", "visible MSE", "occluded ÷ Kalman"], rows),
         ["claim1_tracking.png"],
-        f"OccludedTracking's 1-D oscillator (`TrackingTask(dynamics='oscillator')`), "
+        "OccludedTracking-v0's 1-D oscillator "
+        "(`TrackingTask(**TRACKING_V0, dynamics='oscillator')`), "
         f"{budget.tracking_sequences} training and 64 test sequences of "
         f"{budget.tracking_steps} steps, "
         f"{(~test['visible']).mean():.0%} of test steps occluded; models of "

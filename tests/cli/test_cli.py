@@ -55,7 +55,7 @@ def check_eval_schema(result: dict) -> None:
 def catch_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "catch"
     out = cli(
-        "train", "--env", "OccludedCatch-v0", "--agent", "dqn", *TINY, "--run-dir", str(run_dir)
+        "train", "--env", "OccludedCatch-v1", "--agent", "dqn", *TINY, "--run-dir", str(run_dir)
     )
     assert out.returncode == 0, out.stderr
     assert "return" in out.stderr
@@ -100,14 +100,15 @@ def test_run_directory_contents(catch_run: Path):
 
 
 def test_eval_json_and_video(catch_run: Path):
-    out = cli("eval", str(catch_run), "--episodes", "5", "--video")
+    out = cli("eval", str(catch_run), "--episodes", "20", "--video")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     check_eval_schema(result)
-    assert result["episodes"] == 5 and result["num_timesteps"] == 200  # the kept model
-    assert set(result["reference"]) == {"random", "memoryless", "kalman", "oracle"}
-    memoryless, oracle = (result["reference"][k]["mean"] for k in ("memoryless", "oracle"))
-    expected = (result["mean_return"] - memoryless) / (oracle - memoryless)
+    assert result["episodes"] == 20 and result["num_timesteps"] == 200  # the kept model
+    policies = {"random", "naive_memoryless", "best_memoryless", "bayes", "oracle"}
+    assert set(result["reference"]) == policies
+    zero, bayes = (result["reference"][k]["mean"] for k in ("best_memoryless", "bayes"))
+    expected = (result["mean_return"] - zero) / (bayes - zero)
     assert result["memory_score"] == pytest.approx(expected)
     assert json.loads((catch_run / "eval-best_model.json").read_text()) == result
     assert "final" in json.loads((catch_run / "eval.json").read_text())  # training's, kept
@@ -139,10 +140,11 @@ def test_demo_prints_the_table_and_saves_the_curve(tmp_path: Path):
     assert out.returncode == 0, out.stderr
     for label in (
         "random",
-        "memoryless",
+        "naive memoryless",
+        "best memoryless",
         "DQN (feed-forward)",
         "recurrent DQN",
-        "Kalman",
+        "Bayes filter, exact",
         "oracle",
     ):
         assert label in out.stdout

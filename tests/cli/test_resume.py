@@ -29,7 +29,7 @@ SMALL = {
 CASES = {  # agent: (env, run keys, hyper-parameters); the recurrent case uses 4 vector envs
     "dqn": ("CartPole-v1", {}, {"train_freq": 4, "gradient_steps": 1, "net_arch": [32]}),
     "recurrent-dqn": (
-        "OccludedCatch-v0",
+        "OccludedCatch-v1",
         {"n_envs": 4},
         {
             "encoder_kwargs": {"hidden_size": 16},

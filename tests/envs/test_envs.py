@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import math
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -16,9 +18,12 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.envs.classic import CLASSIC_MEMORY_ENVS
+from stateful_rl.envs.registration import CATCH_V0, TRACKING_V0
+from stateful_rl.envs.tracking import MAX_SPEED
 
 TRACKING = "stateful_rl/OccludedTracking-v0"
 CATCH = "stateful_rl/OccludedCatch-v0"
+TRACKING_V1, CATCH_V1 = "stateful_rl/OccludedTracking-v1", "stateful_rl/OccludedCatch-v1"
 # (id, kwargs) of every registered id plus the tracking variants.
 CASES = [
     (TRACKING, {}),
@@ -28,7 +33,9 @@ CASES = [
     (TRACKING, {"dynamics": "oscillator", "occluders": "bands"}),
     (TRACKING, {"dynamics": "random_accel", "dim": 2}),
     (TRACKING, {"occluders": "none", "noise": 0.0}),
+    (TRACKING_V1, {}),
     (CATCH, {}),
+    (CATCH_V1, {}),
     *[(f"stateful_rl/{name}", {}) for name in CLASSIC_MEMORY_ENVS],
 ]
 IDS = [f"{env_id.split('/')[1]}{kwargs or ''}" for env_id, kwargs in CASES]
@@ -65,7 +72,8 @@ def test_gymnasium_and_sb3_checkers(env_id, kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # upstream warnings (infinite bounds, Box actions)
         # Classic-control rendering needs pygame; ours render without it.
-        check_env(innermost_wrapper(env), skip_render_check=env_id not in (TRACKING, CATCH))
+        ours = (TRACKING, CATCH, TRACKING_V1, CATCH_V1)
+        check_env(innermost_wrapper(env), skip_render_check=env_id not in ours)
         sb3_check_env(env)
 
 
@@ -180,6 +188,28 @@ def test_occluded_pixels_do_not_depend_on_the_target(dim):
     assert repeats > 100
 
 
+@pytest.mark.parametrize("hold", [True, False])
+def test_held_paddle_moves_only_while_the_ball_is_hidden(hold):
+    env = gym.make(CATCH, hold_paddle=hold, columns=11)
+    obs, _ = env.reset(seed=0)
+    task = env.unwrapped.task
+    paddles = [obs[0]]
+    for _ in range(task.rows - 1):
+        obs, *_ = env.step(2)  # always right
+        paddles.append(obs[0])
+    moves = np.diff(np.rint(np.array(paddles) * (task.columns - 1)))
+    visible_moves = moves[: task.visible_rows]
+    assert (visible_moves == 0).all() if hold else (visible_moves == 1).all()
+    assert moves[task.visible_rows] == 1
+
+
+def test_versions_differ_only_by_their_registered_arguments():
+    for name, kwargs in (("OccludedCatch", CATCH_V0), ("OccludedTracking", TRACKING_V0)):
+        old = gym.make(f"stateful_rl/{name}-v0").unwrapped.task
+        new = gym.make(f"stateful_rl/{name}-v1").unwrapped.task
+        assert old != new and type(new)(**kwargs) == old
+
+
 def test_render_rgb_array():
     for env_id, shape in [(TRACKING, (192, 192, 3)), (CATCH, (80, 56, 3))]:
         env = gym.make(env_id, render_mode="rgb_array")
@@ -204,12 +234,72 @@ def test_render_rgb_array():
         (TRACKING, {"render_mode": "ascii"}, "render_mode"),
         (CATCH, {"visible_rows": 10}, "visible_rows"),
         (CATCH, {"columns": 1}, "columns"),
+        (CATCH, {"rows": 2.5}, "rows"),
+        (CATCH, {"hold_paddle": "yes"}, "hold_paddle"),
     ],
 )
 @pytest.mark.filterwarnings("ignore:.*render_mode")  # gym.make's own warning for "ascii"
 def test_bad_kwargs_raise_clear_value_errors(env_id, kwargs, match):
     with pytest.raises(ValueError, match=match):
         gym.make(env_id, **kwargs)
+
+
+NON_FINITE = [math.inf, -math.inf, math.nan]
+# Every float argument of the tracking task, with a value out of its range.
+OUT_OF_RANGE = {
+    "noise": -0.01,
+    "process_noise": -0.01,
+    "window_rate": 1.01,
+    "tracker_speed": 25.0,
+    "omega": 0.0,
+    "damping": -0.1,
+}
+
+
+@pytest.mark.parametrize("value", NON_FINITE, ids=str)
+@pytest.mark.parametrize(
+    "name", [*OUT_OF_RANGE, "target_speed[0]", "target_speed[1]", "bands low", "bands high"]
+)
+def test_non_finite_tracking_numbers_raise(name, value):
+    """Each float argument is checked: inf and NaN would make NaN observations/rewards."""
+    kwargs = {"target_speed": (0.2, 0.4), "bands": ((-0.25, 0.25),)}
+    if name.startswith("target_speed"):
+        speeds = [0.2, 0.4]
+        speeds[int(name[-2])] = value
+        kwargs["target_speed"] = tuple(speeds)
+    elif name.startswith("bands"):
+        kwargs["bands"] = ((value, 0.25),) if name.endswith("low") else ((-0.25, value),)
+    else:
+        kwargs[name] = value
+    with pytest.raises(ValueError, match=re.escape(name)):
+        gym.make(TRACKING, **kwargs)
+
+
+@pytest.mark.parametrize(("name", "value"), OUT_OF_RANGE.items())
+def test_out_of_range_tracking_numbers_raise(name, value):
+    with pytest.raises(ValueError, match=f"{name} must be"):
+        gym.make(TRACKING, **{name: value})
+
+
+@pytest.mark.parametrize("env_id", [TRACKING, CATCH])
+@pytest.mark.parametrize("num_envs", [0, -1, 2.0])
+def test_native_vector_envs_refuse_a_bad_number_of_envs(env_id, num_envs):
+    with pytest.raises(ValueError, match="num_envs must be an integer >= 1"):
+        gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+
+
+@pytest.mark.parametrize("dynamics", ["bounce", "random_accel"])
+def test_the_fastest_allowed_target_stays_in_the_arena(dynamics):
+    """Speeds are capped where one reflection per step still suffices."""
+    fast = 0.999 * MAX_SPEED
+    env = gym.make(
+        TRACKING, dynamics=dynamics, tracker_speed=MAX_SPEED, target_speed=(fast, fast), noise=50.0
+    )
+    env.reset(seed=0)
+    for _ in range(200):
+        obs, reward, _, _, info = env.step(env.action_space.sample())
+        assert np.isfinite(obs).all() and np.isfinite(reward)
+        assert np.abs(info["target_state"][0]) <= 1.0
 
 
 @pytest.mark.parametrize("env_id", [TRACKING, CATCH])

@@ -19,6 +19,8 @@ CASES = [
     (TRACKING, {"obs_type": "pixels", "dim": 2}, 250),
     (CATCH, {}, 40),
     (CATCH, {"columns": 5, "rows": 6, "visible_rows": 2}, 40),
+    ("stateful_rl/OccludedCatch-v1", {}, 40),
+    ("stateful_rl/OccludedTracking-v1", {"dim": 2, "occluders": "both"}, 450),
 ]
 
 
