@@ -253,6 +253,11 @@ class BaseAgent(ABC):
         """Train, update targets and ``exploration_rate`` after a vector step of ``learn``;
         ``before`` is ``num_timesteps`` before that step."""
 
+    def seed_batch_error(self) -> str | None:
+        """Why this agent cannot train together with other seeds
+        (:mod:`~stateful_rl.agents.seed_batch`), or None when it can."""
+        return "its training has no batched form"
+
     def _greedy_actions_numpy(self, flat: np.ndarray) -> np.ndarray | None:
         """Greedy actions ``[N]`` for raw flat ``[N, F]`` observations computed without torch
         (a fast path for small stateless nets on CPU), or None to use ``_greedy_actions``."""

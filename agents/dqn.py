@@ -19,6 +19,8 @@ on the same weights (:class:`stateful_rl.encoders.feedforward.NumpyMLP`).
 from __future__ import annotations
 
 import copy
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +30,34 @@ import torch.nn.functional as F
 from torch import nn
 
 from stateful_rl.agents.base import AgentConfig, BaseAgent, State, multiples_crossed
-from stateful_rl.agents.optim import ClippedAdam
-from stateful_rl.agents.replay import ReplayBuffer
-from stateful_rl.encoders.feedforward import NumpyMLP, mlp
+from stateful_rl.agents.optim import ClippedAdam, StackedClippedAdam
+from stateful_rl.agents.replay import ReplayBuffer, TransitionBatch
+from stateful_rl.agents.seed_batch import current_seat
+from stateful_rl.encoders.feedforward import NumpyMLP, StackedMLP, mlp
 
 # Rows per target-network pass: its [rows, 256] temporaries stay small enough for the
 # allocator to reuse them, where one pass over a whole phase (thousands of rows) allocates
 # multi-MB buffers that the system returns and faults in again every phase.
 TARGET_BLOCK_ROWS = 128
+# MKL computes products of 1-3 rows with another kernel, which rounds differently: blocks of
+# fewer rows are avoided, so that a row's value never depends on the rows computed with it.
+MIN_PRODUCT_ROWS = 4
+
+
+def product_blocks(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``net(x)`` for rows ``x[..., N, F]``, computed in blocks of ``TARGET_BLOCK_ROWS`` rows
+    and none of fewer than ``MIN_PRODUCT_ROWS`` (a short last block joins the one before;
+    fewer rows in all are padded with zeros): each row's result is then the same whichever
+    rows are computed with it (seeds trained together pad theirs to a common count)."""
+    n = x.shape[-2]
+    if n < MIN_PRODUCT_ROWS:
+        padded = F.pad(x, (0, 0, 0, MIN_PRODUCT_ROWS - n))
+        return net(padded)[..., :n, :]
+    bounds = list(range(0, n, TARGET_BLOCK_ROWS))
+    if n - bounds[-1] < MIN_PRODUCT_ROWS and len(bounds) > 1:
+        bounds.pop()
+    bounds.append(n)
+    return torch.cat([net(x[..., a:b, :]) for a, b in itertools.pairwise(bounds)], dim=-2)
 
 
 @dataclass
@@ -205,13 +227,25 @@ class DQN(BaseAgent):
         return [self.target_net]
 
     def _td_loss(
-        self, q: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        q: torch.Tensor,
+        target: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        stacked: bool = False,
     ) -> torch.Tensor:
-        """Huber/MSE between Q and targets; a masked mean when ``mask`` (1 = counts) is given."""
+        """Huber/MSE between Q and targets; a masked mean when ``mask`` (1 = counts) is given.
+        ``stacked``: ``q``, ``target`` (and ``mask``) stack ``S`` seeds along dim 0: one loss
+        per seed ``[S]``, each reduced as the seed's own loss is."""
         fn = F.smooth_l1_loss if self.config.loss == "huber" else F.mse_loss
+        if not stacked:
+            if mask is None:
+                return fn(q, target)
+            return (fn(q, target, reduction="none") * mask).sum() / mask.sum().clamp(min=1.0)
+        dims = tuple(range(1, q.dim()))
+        per_sample = fn(q, target, reduction="none")
         if mask is None:
-            return fn(q, target)
-        return (fn(q, target, reduction="none") * mask).sum() / mask.sum().clamp(min=1.0)
+            return per_sample.mean(dims)
+        return (per_sample * mask).sum(dims) / mask.sum(dims).clamp(min=1.0)
 
     def _optimize(self, loss: torch.Tensor) -> None:
         """One Adam step on ``loss`` with gradient-norm clipping."""
@@ -229,35 +263,122 @@ class DQN(BaseAgent):
         q = next_q_online if next_q_online is not None else next_q_target
         return next_q_target.gather(-1, q.argmax(dim=-1, keepdim=True)).squeeze(-1)
 
-    def _end_phase(self, losses: list[torch.Tensor]) -> None:
-        """Stop on a non-finite loss (naming the env step), else log the phase's mean loss."""
-        mean_loss = torch.stack(losses).mean()
+    def _end_phase(self, losses: torch.Tensor) -> None:
+        """Stop on a non-finite loss (naming the env step), else log the phase's mean loss
+        (``losses[n]``: one per update)."""
+        mean_loss = losses.mean()
         self._check_finite(mean_loss)
         self.logger.record("train/loss", mean_loss.item())
 
+    def seed_batch_error(self) -> str | None:
+        if not StackedMLP.supports(self.q_net):
+            return f"its Q-network is not a Linear/activation stack: {self.q_net}"
+        if not self.optimizer.param_groups[0]["fused"]:
+            return f"torch has no fused Adam for device {self.device}"
+        return None
+
     def _train(self, n_updates: int) -> None:
-        """One training phase: ``n_updates`` gradient steps on fresh batches."""
+        """One training phase: ``n_updates`` gradient steps on fresh batches (together with
+        the other seeds' phases when the agent trains in a seed batch)."""
+        batch = self._sample_phase(n_updates)
+        seat = current_seat()
+        if seat is None:
+            losses = self._updates(batch, n_updates)
+        else:
+            losses = seat.hand_over(DQN._updates_together, self._stack_key(n_updates),
+                                    (self, batch, n_updates))  # fmt: skip
+        self._end_phase(losses)
+
+    def _sample_phase(self, n_updates: int) -> TransitionBatch:
+        """The batches of ``n_updates`` updates, drawn at once with the agent's generator, on
+        the device, observations normalised; ``next_obs`` holds each distinct bootstrap
+        observation once (``next_index``)."""
         cfg = self.config
         batch = self.replay_buffer.sample_transitions(
             n_updates * cfg.batch_size, self.rng, cfg.n_step, cfg.gamma, distinct_next=True
         ).to_torch(self.device)
-        next_obs = self._normalize(batch.next_obs)
+        batch.obs, batch.next_obs = self._normalize(batch.obs), self._normalize(batch.next_obs)
+        return batch
+
+    def _updates(self, batch: TransitionBatch, n_updates: int) -> torch.Tensor:
+        """``n_updates`` gradient steps on the chunks of ``batch``; their losses ``[n]``."""
+        cfg = self.config
         with torch.no_grad():  # all targets of the phase, once per distinct observation
-            blocks = next_obs.split(TARGET_BLOCK_ROWS)
-            next_q = torch.cat([self.target_net(block) for block in blocks])[batch.next_index]
+            next_q = product_blocks(self.target_net, batch.next_obs)[batch.next_index]
             targets = batch.returns + batch.discounts * self._bootstrap(next_q, None)
-        phase = (self._normalize(batch.obs), batch.actions.unsqueeze(1), targets, next_q,
-                 batch.next_index, batch.returns, batch.discounts)  # fmt: skip
+        phase = (batch.obs, batch.actions.unsqueeze(1), targets, next_q, batch.next_index,
+                 batch.returns, batch.discounts)  # fmt: skip
         losses = []
         for obs, actions, target, target_next_q, next_index, returns, discounts in zip(
             *(t.chunk(n_updates) for t in phase), strict=True
         ):
             if cfg.double:  # the online arg-max uses the online network of this update
                 with torch.no_grad():
-                    boot = self._bootstrap(target_next_q, self.q_net(next_obs[next_index]))
+                    boot = self._bootstrap(target_next_q, self.q_net(batch.next_obs[next_index]))
                 target = returns + discounts * boot
             q = self.q_net(obs).gather(1, actions).squeeze(1)
             loss = self._td_loss(q, target)
             self._optimize(loss)
             losses.append(loss.detach())
-        self._end_phase(losses)
+        return torch.stack(losses)
+
+    def _stack_key(self, n_updates: int) -> tuple:
+        """What phases computed together must share (architecture, batch, optimiser step)."""
+        cfg = self.config
+        return (str(self.device), self.obs_dim, self.n_actions, cfg.net_arch, cfg.batch_size,
+                cfg.double, cfg.loss, n_updates, self.optimizer.param_groups[0]["lr"],
+                StackedClippedAdam.step_count(self.optimizer))  # fmt: skip
+
+    @staticmethod
+    def _updates_together(work: list[tuple[DQN, TransitionBatch, int]]) -> list[torch.Tensor]:
+        """:meth:`_updates` of ``S`` seeds (equal :meth:`_stack_key`) as one computation: their
+        networks and optimiser state stacked, each update one batched forward, backward and
+        Adam step, written back into the seeds at the end; each seed's losses ``[n]``."""
+        agents = [agent for agent, _, _ in work]
+        batches = [batch for _, batch, _ in work]
+        lead, n_updates = agents[0], work[0][2]
+        online = StackedMLP([agent.q_net for agent in agents])
+        target_net = StackedMLP([agent.target_net for agent in agents], requires_grad=False)
+        optimizer = StackedClippedAdam(
+            [agent.optimizer for agent in agents], list(online.parameters())
+        )
+        seeds = torch.arange(len(agents), device=lead.device).unsqueeze(1)
+
+        def per_update(values: list[torch.Tensor]) -> torch.Tensor:
+            """Per-seed ``[n B, ...]`` tensors -> ``[n, S, B, ...]`` (update-major)."""
+            stacked = torch.stack(values)
+            return stacked.unflatten(1, (n_updates, -1)).transpose(0, 1).contiguous()
+
+        with torch.no_grad():
+            rows = max(len(batch.next_obs) for batch in batches)
+            next_obs = torch.stack([F.pad(b.next_obs, (0, 0, 0, rows - len(b.next_obs)))
+                                    for b in batches])  # fmt: skip
+            next_index = torch.stack([batch.next_index for batch in batches])
+            next_q = product_blocks(target_net, next_obs)[seeds, next_index]
+            returns = torch.stack([batch.returns for batch in batches])
+            discounts = torch.stack([batch.discounts for batch in batches])
+            targets = returns + discounts * lead._bootstrap(next_q, None)
+        obs, actions, targets, next_q, next_index, returns, discounts = (
+            per_update(list(t)) for t in (
+                [b.obs for b in batches], [b.actions for b in batches], targets, next_q,
+                next_index, returns, discounts)
+        )  # fmt: skip
+        losses = []
+        for u in range(n_updates):
+            target = targets[u]
+            if lead.config.double:
+                with torch.no_grad():
+                    boot = lead._bootstrap(next_q[u], online(next_obs[seeds, next_index[u]]))
+                target = returns[u] + discounts[u] * boot
+            q = online(obs[u]).gather(2, actions[u].unsqueeze(2)).squeeze(2)
+            loss = lead._td_loss(q, target, stacked=True)
+            for param in online.parameters():
+                param.grad = None
+            loss.sum().backward()
+            optimizer.clip_and_step()
+            losses.append(loss.detach())
+        online.write_back()
+        optimizer.write_back()
+        for agent in agents:
+            agent._n_updates += n_updates
+        return list(torch.stack(losses, dim=1))

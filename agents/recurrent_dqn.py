@@ -126,6 +126,9 @@ class RecurrentDQN(DQN):
         params = [p for m in self.q_modules() for p in m.parameters()]
         self.optimizer = ClippedAdam(params, cfg.learning_rate_at(1.0), cfg.max_grad_norm)
 
+    def seed_batch_error(self) -> str | None:
+        return "batched training is implemented for feed-forward Q-networks only"
+
     def q_modules(self) -> list[nn.Module]:
         policy = self.policy
         return [policy.head, policy.encoder] if policy.encoder.trainable else [policy.head]
@@ -176,4 +179,4 @@ class RecurrentDQN(DQN):
             loss = self._td_loss(q, target, batch.mask)
             self._optimize(loss)
             losses.append(loss.detach())
-        self._end_phase(losses)
+        self._end_phase(torch.stack(losses))

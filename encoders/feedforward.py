@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from stateful_rl.encoders.base import State, StateEncoder
@@ -87,6 +88,138 @@ class NumpyMLP:
             if weights[1] is not None:
                 x += weights[1]
         return x
+
+
+# Elements per vector of the widest CPU kernels (AVX-512 floats): a tensor of a multiple of
+# this many elements is computed by vector code only.
+WHOLE_VECTORS = 16
+
+
+def _aligned(x: torch.Tensor) -> torch.Tensor:
+    """``x[S, ...]`` with each slice ``x[s]`` contiguous and starting at a 64-byte boundary
+    (copied only when it is not): MKL's CPU products with a bias round differently for
+    inputs that are not 16-byte aligned, and a seed's own inputs are freshly allocated."""
+    per_seed = x[0].numel()
+    if x.device.type != "cpu" or (
+        x[0].is_contiguous()
+        and x.data_ptr() % 64 == 0
+        and (x.stride(0) * x.element_size()) % 64 == 0
+    ):
+        return x
+    stride = -(-per_seed // WHOLE_VECTORS) * WHOLE_VECTORS
+    out = x.new_empty(x.shape[0], stride)[:, :per_seed]
+    out.copy_(x.reshape(x.shape[0], per_seed))
+    return out.unflatten(1, x.shape[1:])
+
+
+class _StackedLinear(torch.autograd.Function):
+    """``x[S, N, I] @ W[S, O, I]ᵀ + b[S, O]`` as one batched product, whose weight gradient is
+    ``gᵀ x`` as ``nn.Linear``'s is (bmm's own backward forms ``xᵀ g`` and transposes it,
+    which rounds differently for narrow inputs), so each slice is bitwise the product and
+    gradients of the seed's own ``nn.Linear``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        x = _aligned(x)
+        ctx.save_for_backward(x, weight)
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        grad_x = grad.bmm(weight) if ctx.needs_input_grad[0] else None
+        grad_weight = grad.transpose(1, 2).bmm(x) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(1) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias
+
+
+class StackedMLP(nn.Module):
+    """``S`` MLPs of one architecture (what :class:`NumpyMLP` runs: ``Linear`` with bias and
+    elementwise activations) as one module whose parameters are stacked ``[S, ...]``, copied
+    from the nets: ``x[S, N, F]`` -> ``[S, N, O]``, slice ``s`` computed as net ``s`` computes it.
+
+    Why by hand: ``torch.func.vmap`` over ``functional_call`` pays its batching machinery on
+    every call, the per-call cost that stacking seeds is meant to remove.
+
+    Args:
+        nets: the ``S`` networks (same layer types and shapes).
+        requires_grad: whether the stacked parameters are trained.
+    """
+
+    def __init__(self, nets: Sequence[nn.Module], requires_grad: bool = True) -> None:
+        super().__init__()
+        stacks = [_leaf_layers(net) for net in nets]
+        first = stacks[0]
+        for layers in stacks:
+            if [type(m) for m in layers] != [type(m) for m in first] or [
+                tuple(p.shape) for m in layers for p in m.parameters()
+            ] != [tuple(p.shape) for m in first for p in m.parameters()]:
+                raise ValueError("StackedMLP needs networks of one architecture")
+        if not self.supports(nets[0]):
+            raise ValueError(
+                f"StackedMLP runs Linear layers (with bias) and activations: {nets[0]}"
+            )
+        self.activations = [None if type(m) is nn.Linear else m for m in first]
+        # weight, bias of each Linear in turn: the order of each net's parameters()
+        self.stacked = nn.ParameterList()
+        with torch.no_grad():
+            for i, m in enumerate(first):
+                for name, _ in m.named_parameters():
+                    stacked = torch.stack([getattr(layers[i], name) for layers in stacks])
+                    self.stacked.append(nn.Parameter(stacked, requires_grad=requires_grad))
+        self._nets = list(nets)
+
+    @staticmethod
+    def supports(net: nn.Module) -> bool:
+        """Whether ``net`` is a stack of ``Linear`` layers with bias and activations."""
+        return all(
+            (type(m) is nn.Linear and m.bias is not None) or type(m) in NUMPY_ACTIVATIONS
+            for m in _leaf_layers(net)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x[S, N, F]`` -> ``[S, N, O]``."""
+        linear = 0
+        for activation in self.activations:
+            if activation is not None:
+                x = self._activate(activation, x)
+                continue
+            x = _StackedLinear.apply(x, self.stacked[linear], self.stacked[linear + 1])
+            linear += 2
+        return x
+
+    def forward_each(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Net ``s`` on ``inputs[s][N_s, F]`` -> ``[N_s, O]`` for each seed: products of its own
+        rows, as its own net computes them (row counts may differ: MKL's rounding depends
+        on a product's row count), with views of the stacked parameters."""
+        outputs = []
+        for s, x in enumerate(inputs):
+            linear = 0
+            for activation in self.activations:
+                if activation is not None:
+                    x = activation(x)
+                    continue
+                x = F.linear(x, self.stacked[linear][s], self.stacked[linear + 1][s])
+                linear += 2
+            outputs.append(x)
+        return outputs
+
+    @staticmethod
+    def _activate(activation: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``activation(x)``. The CPU kernels of exp-based activations compute a tensor's last
+        elements (fewer than a vector) with scalar code that rounds differently, so unless
+        every seed's slice is whole vectors they run on each seed's slice."""
+        exact = type(activation) in (nn.ReLU, nn.Identity) or x.device.type != "cpu"
+        if exact or x[0].numel() % WHOLE_VECTORS == 0:
+            return activation(x)
+        return torch.stack([activation(x[s]) for s in range(x.shape[0])])
+
+    @torch.no_grad()
+    def write_back(self) -> None:
+        """Copy slice ``s`` of every stacked parameter into net ``s`` (in place)."""
+        for s, net in enumerate(self._nets):
+            for own, stacked in zip(net.parameters(), self.stacked, strict=True):
+                own.copy_(stacked[s])
 
 
 class FeedForwardEncoder(StateEncoder):
