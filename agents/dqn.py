@@ -32,7 +32,6 @@ from torch import nn
 from stateful_rl.agents.base import AgentConfig, BaseAgent, State, multiples_crossed
 from stateful_rl.agents.optim import ClippedAdam, StackedClippedAdam
 from stateful_rl.agents.replay import ReplayBuffer, TransitionBatch
-from stateful_rl.agents.seed_batch import current_seat
 from stateful_rl.encoders.feedforward import NumpyMLP, StackedMLP, mlp
 
 # Rows per target-network pass: its [rows, 256] temporaries stay small enough for the
@@ -281,7 +280,7 @@ class DQN(BaseAgent):
         """One training phase: ``n_updates`` gradient steps on fresh batches (together with
         the other seeds' phases when the agent trains in a seed batch)."""
         batch = self._sample_phase(n_updates)
-        seat = current_seat()
+        seat = self._batch_seat()
         if seat is None:
             losses = self._updates(batch, n_updates)
         else:

@@ -36,7 +36,6 @@ from torch import nn
 from stateful_rl.agents.base import AgentConfig, BaseAgent, State
 from stateful_rl.agents.optim import flat_parameters
 from stateful_rl.agents.replay import ReplayBuffer, TransitionBatch
-from stateful_rl.agents.seed_batch import current_seat
 from stateful_rl.agents.spaces import flatten_observations
 from stateful_rl.encoders.feedforward import mlp
 
@@ -349,7 +348,7 @@ class NFQ(BaseAgent):
         if not self.config.refit and self.config.ensemble > 1:
             net = self._new_q_net()
             net.load_state_dict(self.q_nets[-1].state_dict())
-        seat = current_seat()
+        seat = self._batch_seat()
         if seat is None:
             loss = rprop_fit(
                 list(net.parameters()),

@@ -43,13 +43,14 @@ def current_seat() -> Seat | None:
     return getattr(_current, "seat", None)
 
 
-def _global_generators() -> tuple[Any, ...]:
+def generator_states() -> tuple[Any, ...]:
     """The states of the global generators an agent may draw from (python, numpy, torch)."""
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda  # noqa: NPY002
 
 
-def _set_global_generators(state: tuple[Any, ...]) -> None:
+def set_generator_states(state: tuple[Any, ...]) -> None:
+    """Restore what :func:`generator_states` returned."""
     python, numpy_state, torch_state, cuda = state
     random.setstate(python)
     np.random.set_state(numpy_state)  # noqa: NPY002
@@ -111,7 +112,7 @@ def run_together(tasks: Sequence[Callable[[], T]], progress: Callable[[], None] 
     together (see the module docstring); their return values, in order.
 
     Each task starts with the caller's global generator states (or ``generators[i]``, as
-    :func:`_global_generators` returns them) and keeps its own. ``progress`` is called after
+    :func:`generator_states` returns them) and keeps its own. ``progress`` is called after
     each round (every task has run to its next hand-over). If tasks raise, the others still
     run to their end, then the first task's error (in task order) is raised. The caller's
     global generators are restored at the end.
@@ -120,7 +121,7 @@ def run_together(tasks: Sequence[Callable[[], T]], progress: Callable[[], None] 
         raise RuntimeError("run_together cannot be nested inside one of its tasks")
     if not tasks:
         raise ValueError("run_together needs at least one task")
-    caller = _global_generators()
+    caller = generator_states()
     back = threading.Semaphore(0)
     seats = [Seat(i, task, back) for i, task in enumerate(tasks)]
     for i, seat in enumerate(seats):
@@ -130,10 +131,10 @@ def run_together(tasks: Sequence[Callable[[], T]], progress: Callable[[], None] 
         running = seats
         while running:
             for seat in running:  # each task runs to its next hand-over or to its end
-                _set_global_generators(seat.generators)
+                set_generator_states(seat.generators)
                 seat.resume.release()
                 back.acquire()
-                seat.generators = _global_generators()
+                seat.generators = generator_states()
             running = [seat for seat in running if not seat.done]
             if progress is not None:
                 progress()
@@ -149,7 +150,7 @@ def run_together(tasks: Sequence[Callable[[], T]], progress: Callable[[], None] 
                 for seat, result in zip(members, results, strict=True):
                     seat.result, seat.work = result, None
     finally:
-        _set_global_generators(caller)
+        set_generator_states(caller)
     for seat in seats:
         seat.thread.join()
     for seat in seats:
@@ -195,7 +196,7 @@ def train_seeds(
             "one task per seed to give each its own paths"
         )
     agents, generators = [], []
-    caller = _global_generators()
+    caller = generator_states()
     try:
         for seed in seeds:
             agent = make_agent(seed)
@@ -212,9 +213,9 @@ def train_seeds(
                     "seed needs its own env (pass an env id or build the env inside make_agent)"
                 )
             agents.append(agent)
-            generators.append(_global_generators())
+            generators.append(generator_states())
     finally:
-        _set_global_generators(caller)
+        set_generator_states(caller)
     tasks = [lambda agent=agent: agent.learn(total_timesteps, **learn_kwargs) for agent in agents]
     run_together(tasks, generators=generators)
     return agents
