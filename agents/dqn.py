@@ -19,8 +19,6 @@ on the same weights (:class:`stateful_rl.encoders.feedforward.NumpyMLP`).
 from __future__ import annotations
 
 import copy
-import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,25 +36,6 @@ from stateful_rl.encoders.feedforward import NumpyMLP, StackedMLP, mlp
 # allocator to reuse them, where one pass over a whole phase (thousands of rows) allocates
 # multi-MB buffers that the system returns and faults in again every phase.
 TARGET_BLOCK_ROWS = 128
-# MKL computes products of 1-3 rows with another kernel, which rounds differently: blocks of
-# fewer rows are avoided, so that a row's value never depends on the rows computed with it.
-MIN_PRODUCT_ROWS = 4
-
-
-def product_blocks(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """``net(x)`` for rows ``x[..., N, F]``, computed in blocks of ``TARGET_BLOCK_ROWS`` rows
-    and none of fewer than ``MIN_PRODUCT_ROWS`` (a short last block joins the one before;
-    fewer rows in all are padded with zeros): each row's result is then the same whichever
-    rows are computed with it (seeds trained together pad theirs to a common count)."""
-    n = x.shape[-2]
-    if n < MIN_PRODUCT_ROWS:
-        padded = F.pad(x, (0, 0, 0, MIN_PRODUCT_ROWS - n))
-        return net(padded)[..., :n, :]
-    bounds = list(range(0, n, TARGET_BLOCK_ROWS))
-    if n - bounds[-1] < MIN_PRODUCT_ROWS and len(bounds) > 1:
-        bounds.pop()
-    bounds.append(n)
-    return torch.cat([net(x[..., a:b, :]) for a, b in itertools.pairwise(bounds)], dim=-2)
 
 
 @dataclass
@@ -302,9 +281,7 @@ class DQN(BaseAgent):
     def _updates(self, batch: TransitionBatch, n_updates: int) -> torch.Tensor:
         """``n_updates`` gradient steps on the chunks of ``batch``; their losses ``[n]``."""
         cfg = self.config
-        with torch.no_grad():  # all targets of the phase, once per distinct observation
-            next_q = product_blocks(self.target_net, batch.next_obs)[batch.next_index]
-            targets = batch.returns + batch.discounts * self._bootstrap(next_q, None)
+        next_q, targets = self._phase_targets(batch)
         phase = (batch.obs, batch.actions.unsqueeze(1), targets, next_q, batch.next_index,
                  batch.returns, batch.discounts)  # fmt: skip
         losses = []
@@ -315,11 +292,22 @@ class DQN(BaseAgent):
                 with torch.no_grad():
                     boot = self._bootstrap(target_next_q, self.q_net(batch.next_obs[next_index]))
                 target = returns + discounts * boot
+            if obs.data_ptr() % 64:  # MKL rounds unaligned inputs differently (see aligned)
+                obs = obs.clone()
             q = self.q_net(obs).gather(1, actions).squeeze(1)
             loss = self._td_loss(q, target)
             self._optimize(loss)
             losses.append(loss.detach())
         return torch.stack(losses)
+
+    @torch.no_grad()
+    def _phase_targets(self, batch: TransitionBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The target network's Q-values of each transition's bootstrap observation
+        ``[n B, A]`` (computed once per distinct observation, in blocks) and the targets
+        ``[n B]`` they give (Double DQN's are recomputed per update)."""
+        blocks = batch.next_obs.split(TARGET_BLOCK_ROWS)
+        next_q = torch.cat([self.target_net(block) for block in blocks])[batch.next_index]
+        return next_q, batch.returns + batch.discounts * self._bootstrap(next_q, None)
 
     def _stack_key(self, n_updates: int) -> tuple:
         """What phases computed together must share (architecture, batch, optimiser step)."""
@@ -337,10 +325,7 @@ class DQN(BaseAgent):
         batches = [batch for _, batch, _ in work]
         lead, n_updates = agents[0], work[0][2]
         online = StackedMLP([agent.q_net for agent in agents])
-        target_net = StackedMLP([agent.target_net for agent in agents], requires_grad=False)
-        optimizer = StackedClippedAdam(
-            [agent.optimizer for agent in agents], list(online.parameters())
-        )
+        optimizer = StackedClippedAdam([a.optimizer for a in agents], list(online.parameters()))
         seeds = torch.arange(len(agents), device=lead.device).unsqueeze(1)
 
         def per_update(values: list[torch.Tensor]) -> torch.Tensor:
@@ -348,19 +333,18 @@ class DQN(BaseAgent):
             stacked = torch.stack(values)
             return stacked.unflatten(1, (n_updates, -1)).transpose(0, 1).contiguous()
 
-        with torch.no_grad():
+        # each seed's own target network: its weights stay in cache over its blocks
+        phase_targets = [a._phase_targets(b) for a, b in zip(agents, batches, strict=True)]
+        next_q, targets = ([t[i] for t in phase_targets] for i in (0, 1))
+        if lead.config.double:  # the bootstrap observations, padded to a common count
             rows = max(len(batch.next_obs) for batch in batches)
             next_obs = torch.stack([F.pad(b.next_obs, (0, 0, 0, rows - len(b.next_obs)))
                                     for b in batches])  # fmt: skip
-            next_index = torch.stack([batch.next_index for batch in batches])
-            next_q = product_blocks(target_net, next_obs)[seeds, next_index]
-            returns = torch.stack([batch.returns for batch in batches])
-            discounts = torch.stack([batch.discounts for batch in batches])
-            targets = returns + discounts * lead._bootstrap(next_q, None)
-        obs, actions, targets, next_q, next_index, returns, discounts = (
-            per_update(list(t)) for t in (
-                [b.obs for b in batches], [b.actions for b in batches], targets, next_q,
-                next_index, returns, discounts)
+        obs, actions, next_index, returns, discounts, next_q, targets = (
+            per_update(values) for values in (
+                [b.obs for b in batches], [b.actions for b in batches],
+                [b.next_index for b in batches], [b.returns for b in batches],
+                [b.discounts for b in batches], next_q, targets)
         )  # fmt: skip
         losses = []
         for u in range(n_updates):
@@ -369,11 +353,11 @@ class DQN(BaseAgent):
                 with torch.no_grad():
                     boot = lead._bootstrap(next_q[u], online(next_obs[seeds, next_index[u]]))
                 target = returns[u] + discounts[u] * boot
-            q = online(obs[u]).gather(2, actions[u].unsqueeze(2)).squeeze(2)
+            out = online.forward_train(obs[u]).detach().requires_grad_()
+            q = out.gather(2, actions[u].unsqueeze(2)).squeeze(2)
             loss = lead._td_loss(q, target, stacked=True)
-            for param in online.parameters():
-                param.grad = None
             loss.sum().backward()
+            online.backward(out.grad)
             optimizer.clip_and_step()
             losses.append(loss.detach())
         online.write_back()

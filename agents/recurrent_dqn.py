@@ -238,7 +238,7 @@ class RecurrentDQN(DQN):
         agents = [agent for agent, _ in work]
         lead = agents[0]
         heads = StackedMLP([agent.policy.head for agent in agents])
-        target_heads = StackedMLP([a.target_policy.head for a in agents], requires_grad=False)
+        target_heads = StackedMLP([a.target_policy.head for a in agents])
         optimizer = StackedClippedAdam([a.optimizer for a in agents], list(heads.parameters()))
         losses = []
         for updates in zip(*(updates for _, updates in work), strict=True):
@@ -248,13 +248,11 @@ class RecurrentDQN(DQN):
                 f.name: torch.stack([getattr(b, f.name) for b, _ in updates])
                 for f in fields(SequenceBatch) if f.name != "states"
             }, states=())  # fmt: skip
-            q_all = heads(rows).unflatten(1, inputs.shape[1:3])
-            with torch.no_grad():
-                target_q = target_heads(rows).unflatten(1, inputs.shape[1:3])
-            loss = lead._sequence_loss(q_all, target_q, batch, stacked=True)
-            for param in heads.parameters():
-                param.grad = None
+            out = heads.forward_train(rows).detach().requires_grad_()
+            target_q = target_heads(rows).unflatten(1, inputs.shape[1:3])
+            loss = lead._sequence_loss(out.unflatten(1, inputs.shape[1:3]), target_q, batch, True)
             loss.sum().backward()
+            heads.backward(out.grad)
             optimizer.clip_and_step()
             losses.append(loss.detach())
         heads.write_back()

@@ -207,7 +207,7 @@ def train_seeds(
                 raise ValueError(f"{type(agent).__name__} cannot train seeds together: {reason}")
             if agent.env is None:
                 raise ValueError(f"make_agent({seed}) returned an agent without an env")
-            if any(agent.env is other.env for other in agents):
+            if any(_envs(agent) & _envs(other) for other in agents):
                 raise ValueError(
                     f"make_agent({seed}) returned an agent whose env another seed uses: each "
                     "seed needs its own env (pass an env id or build the env inside make_agent)"
@@ -219,3 +219,8 @@ def train_seeds(
     tasks = [lambda agent=agent: agent.learn(total_timesteps, **learn_kwargs) for agent in agents]
     run_together(tasks, generators=generators)
     return agents
+
+
+def _envs(agent: Any) -> set[int]:
+    """Ids of the envs an agent steps (a vector env's own envs, where it has them)."""
+    return {id(agent.env), *(id(env) for env in getattr(agent.env, "envs", ()))}

@@ -63,6 +63,15 @@ def train_seeds(configs: Sequence[RunConfig], parent: Path, progress_bar: bool =
     """Train one run per config (the seeds of one run) into ``parent/seed<S>``, together,
     then write the across-seed summary and curves; every seed directory must be new."""
     runs = [seed_run(parent, config.seed) for config in configs]
+    train_runs(configs, runs, progress_bar)
+    write_summary(parent, configs, runs)
+
+
+def train_runs(
+    configs: Sequence[RunConfig], runs: Sequence[RunDirectory], progress_bar: bool = True
+) -> None:
+    """Train run ``i`` of ``config[i]`` into ``runs[i]`` (each new), all in this process,
+    together where the agents allow (see the module docstring)."""
     for run in runs:
         if not run.is_new():
             raise ConfigError(f"run directory {run.root} is not empty: pass another --run-dir")
@@ -81,7 +90,6 @@ def train_seeds(configs: Sequence[RunConfig], parent: Path, progress_bar: bool =
             for agent, config, run in zip(agents, configs, runs, strict=True)
         ]
         _run(tasks, agents, generators, [config.steps for config in configs], progress_bar)
-    write_summary(parent, configs, runs)
 
 
 def resume_seeds(parent: Path, progress_bar: bool = True) -> list[RunConfig]:
