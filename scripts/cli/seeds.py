@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from stateful_rl.agents.base import BaseAgent
+from stateful_rl.agents.base import BaseAgent, CallbackLike
 from stateful_rl.agents.seed_batch import generator_states, run_together
 from stateful_rl.cli.config import ConfigError, RunConfig, load_run_config
 from stateful_rl.cli.plots import plot_curves
@@ -59,19 +59,29 @@ def is_seed_parent(path: Path) -> bool:
     return not (path / "config.yaml").exists() and bool(seed_runs(path))
 
 
-def train_seeds(configs: Sequence[RunConfig], parent: Path, progress_bar: bool = True) -> None:
+def train_seeds(
+    configs: Sequence[RunConfig],
+    parent: Path,
+    progress_bar: bool = True,
+    callback: CallbackLike = None,
+) -> None:
     """Train one run per config (the seeds of one run) into ``parent/seed<S>``, together,
-    then write the across-seed summary and curves; every seed directory must be new."""
+    then write the across-seed summary and curves; every seed directory must be new.
+    ``callback``: a function ``f(locals, globals) -> bool`` that every seed's ``learn`` calls."""
     runs = [seed_run(parent, config.seed) for config in configs]
-    train_runs(configs, runs, progress_bar)
+    train_runs(configs, runs, progress_bar, callback)
     write_summary(parent, configs, runs)
 
 
 def train_runs(
-    configs: Sequence[RunConfig], runs: Sequence[RunDirectory], progress_bar: bool = True
+    configs: Sequence[RunConfig],
+    runs: Sequence[RunDirectory],
+    progress_bar: bool = True,
+    callback: CallbackLike = None,
 ) -> None:
     """Train run ``i`` of ``config[i]`` into ``runs[i]`` (each new), all in this process,
-    together where the agents allow (see the module docstring)."""
+    together where the agents allow (see the module docstring); ``callback`` as in
+    :func:`train_seeds`."""
     for run in runs:
         if not run.is_new():
             raise ConfigError(f"run directory {run.root} is not empty: pass another --run-dir")
@@ -86,7 +96,7 @@ def train_runs(
             if not run.is_new():
                 raise ConfigError(f"run directory {run.root} was just taken by another run")
         tasks = [
-            lambda agent=agent, config=config, run=run: _train_new(agent, config, run, False, None)
+            lambda a=agent, c=config, r=run: _train_new(a, c, r, False, callback)
             for agent, config, run in zip(agents, configs, runs, strict=True)
         ]
         _run(tasks, agents, generators, [config.steps for config in configs], progress_bar)
