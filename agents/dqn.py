@@ -19,6 +19,7 @@ on the same weights (:class:`stateful_rl.encoders.feedforward.NumpyMLP`).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,37 @@ def q_head(input_dim: int, net_arch: tuple[int, ...], n_actions: int) -> nn.Sequ
     """ReLU MLP ``input_dim -> net_arch -> n_actions`` (Q-values, one per action)."""
     last = net_arch[-1] if net_arch else input_dim
     return nn.Sequential(mlp(input_dim, net_arch, nn.ReLU), nn.Linear(last, n_actions))
+
+
+class StackedSteps:
+    """The gradient steps of one batched phase of ``S`` seeds: their networks
+    (:class:`StackedMLP`) and optimisers (:class:`StackedClippedAdam`) stacked; :meth:`finish`
+    writes the results back into the seeds."""
+
+    def __init__(self, agents: list[DQN], nets: list[nn.Module]) -> None:
+        self.agents = agents
+        self.net = StackedMLP(nets)
+        optimizers = [agent.optimizer for agent in agents]
+        self.optimizer = StackedClippedAdam(optimizers, list(self.net.parameters()))
+        self.losses: list[torch.Tensor] = []
+
+    def step(self, x: torch.Tensor, loss_of: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """One step on inputs ``x[S, N, F]``: ``loss_of(outputs[S, N, O])`` is each seed's loss
+        ``[S]`` (autograd takes it to the outputs, the stacked network the rest of the way)."""
+        out = self.net.forward_train(x).detach().requires_grad_()
+        loss = loss_of(out)
+        loss.sum().backward()
+        self.net.backward(out.grad)
+        self.optimizer.clip_and_step()
+        self.losses.append(loss.detach())
+
+    def finish(self) -> list[torch.Tensor]:
+        """Write weights and optimiser state back into the seeds; each seed's losses ``[n]``."""
+        self.net.write_back()
+        self.optimizer.write_back()
+        for agent in self.agents:
+            agent._n_updates += len(self.losses)
+        return list(torch.stack(self.losses, dim=1))
 
 
 class DQN(BaseAgent):
@@ -324,8 +356,7 @@ class DQN(BaseAgent):
         agents = [agent for agent, _, _ in work]
         batches = [batch for _, batch, _ in work]
         lead, n_updates = agents[0], work[0][2]
-        online = StackedMLP([agent.q_net for agent in agents])
-        optimizer = StackedClippedAdam([a.optimizer for a in agents], list(online.parameters()))
+        steps = StackedSteps(agents, [agent.q_net for agent in agents])
         seeds = torch.arange(len(agents), device=lead.device).unsqueeze(1)
 
         def per_update(values: list[torch.Tensor]) -> torch.Tensor:
@@ -346,22 +377,12 @@ class DQN(BaseAgent):
                 [b.next_index for b in batches], [b.returns for b in batches],
                 [b.discounts for b in batches], next_q, targets)
         )  # fmt: skip
-        losses = []
         for u in range(n_updates):
             target = targets[u]
             if lead.config.double:
                 with torch.no_grad():
-                    boot = lead._bootstrap(next_q[u], online(next_obs[seeds, next_index[u]]))
-                target = returns[u] + discounts[u] * boot
-            out = online.forward_train(obs[u]).detach().requires_grad_()
-            q = out.gather(2, actions[u].unsqueeze(2)).squeeze(2)
-            loss = lead._td_loss(q, target, stacked=True)
-            loss.sum().backward()
-            online.backward(out.grad)
-            optimizer.clip_and_step()
-            losses.append(loss.detach())
-        online.write_back()
-        optimizer.write_back()
-        for agent in agents:
-            agent._n_updates += n_updates
-        return list(torch.stack(losses, dim=1))
+                    online = steps.net(next_obs[seeds, next_index[u]])
+                    target = returns[u] + discounts[u] * lead._bootstrap(next_q[u], online)
+            steps.step(obs[u], lambda out, a=actions[u], y=target: lead._td_loss(
+                out.gather(2, a.unsqueeze(2)).squeeze(2), y, stacked=True))  # fmt: skip
+        return steps.finish()

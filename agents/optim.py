@@ -72,23 +72,45 @@ class ClippedAdam(torch.optim.Adam):
             self.step()
             return
         self._step_block(params, states).add_(1)
-        beta1, beta2 = group["betas"]
-        torch._fused_adam_(
+        fused_adam(
+            group,
             params,
             grads,
             [s["exp_avg"] for s in states],
             [s["exp_avg_sq"] for s in states],
-            [],
             [s["step"] for s in states],
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            weight_decay=group["weight_decay"],
-            eps=group["eps"],
-            amsgrad=False,
-            maximize=group["maximize"],
-            grad_scale=grad_scale,
+            grad_scale,
         )
+
+
+def fused_adam(
+    group: dict,
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    steps: list[torch.Tensor],
+    grad_scale: torch.Tensor | None,
+) -> None:
+    """torch's fused Adam kernel on the tensors (steps already counted), with the settings of
+    the param ``group``; ``grad_scale`` divides the gradients first (None: 1)."""
+    beta1, beta2 = group["betas"]
+    torch._fused_adam_(
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        [],
+        steps,
+        lr=group["lr"],
+        beta1=beta1,
+        beta2=beta2,
+        weight_decay=group["weight_decay"],
+        eps=group["eps"],
+        amsgrad=False,
+        maximize=group["maximize"],
+        grad_scale=grad_scale,
+    )
 
 
 def _clip_divisor(norm: torch.Tensor, max_norm: float) -> torch.Tensor | None:
@@ -184,22 +206,9 @@ class StackedClippedAdam:
             for piece in ([g] if whole else g.unbind())
         ]  # fmt: skip
         self._steps.add_(1)
-        group = self.group
-        beta1, beta2 = group["betas"]
-        torch._fused_adam_(
-            [piece for pieces in self._pieces for piece in pieces],
-            grad_pieces,
-            *self._moments,
-            [],
-            list(self._steps.unbind()),
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            weight_decay=group["weight_decay"],
-            eps=group["eps"],
-            amsgrad=False,
-            maximize=group["maximize"],
-            grad_scale=None,
+        params = [piece for pieces in self._pieces for piece in pieces]
+        fused_adam(
+            self.group, params, grad_pieces, *self._moments, list(self._steps.unbind()), None
         )
 
     def _clip_divisors(self, norms: torch.Tensor) -> torch.Tensor | None:

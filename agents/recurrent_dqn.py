@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from stateful_rl.agents.base import State
-from stateful_rl.agents.dqn import DQN, DQNConfig, q_head
+from stateful_rl.agents.dqn import DQN, DQNConfig, StackedSteps, q_head
 from stateful_rl.agents.optim import ClippedAdam, StackedClippedAdam
 from stateful_rl.agents.policies import RecurrentQNetwork
 from stateful_rl.agents.replay import ReplayBuffer, SequenceBatch
@@ -237,10 +237,8 @@ class RecurrentDQN(DQN):
         Adam step, written back at the end; each seed's losses ``[n]``."""
         agents = [agent for agent, _ in work]
         lead = agents[0]
-        heads = StackedMLP([agent.policy.head for agent in agents])
+        steps = StackedSteps(agents, [agent.policy.head for agent in agents])
         target_heads = StackedMLP([a.target_policy.head for a in agents])
-        optimizer = StackedClippedAdam([a.optimizer for a in agents], list(heads.parameters()))
-        losses = []
         for updates in zip(*(updates for _, updates in work), strict=True):
             inputs = torch.stack([head_input for _, head_input in updates])  # [S, T, B, H]
             rows = inputs.flatten(1, 2)
@@ -248,15 +246,8 @@ class RecurrentDQN(DQN):
                 f.name: torch.stack([getattr(b, f.name) for b, _ in updates])
                 for f in fields(SequenceBatch) if f.name != "states"
             }, states=())  # fmt: skip
-            out = heads.forward_train(rows).detach().requires_grad_()
-            target_q = target_heads(rows).unflatten(1, inputs.shape[1:3])
-            loss = lead._sequence_loss(out.unflatten(1, inputs.shape[1:3]), target_q, batch, True)
-            loss.sum().backward()
-            heads.backward(out.grad)
-            optimizer.clip_and_step()
-            losses.append(loss.detach())
-        heads.write_back()
-        optimizer.write_back()
-        for agent in agents:
-            agent._n_updates += len(losses)
-        return list(torch.stack(losses, dim=1))
+            shape = inputs.shape[1:3]
+            target_q = target_heads(rows).unflatten(1, shape)
+            steps.step(rows, lambda out, y=target_q, b=batch, t=shape: lead._sequence_loss(
+                out.unflatten(1, t), y, b, stacked=True))  # fmt: skip
+        return steps.finish()
