@@ -79,6 +79,7 @@ from stateful_rl.agents.persistence import (
     write_atomic,
 )
 from stateful_rl.agents.replay import ReplayBuffer
+from stateful_rl.agents.seed_batch import Seat, current_seat
 from stateful_rl.agents.spaces import (
     check_action_space,
     check_same_space,
@@ -252,6 +253,17 @@ class BaseAgent(ABC):
     def _after_step(self, before: int) -> None:
         """Train, update targets and ``exploration_rate`` after a vector step of ``learn``;
         ``before`` is ``num_timesteps`` before that step."""
+
+    def seed_batch_error(self) -> str | None:
+        """Why this agent cannot train together with other seeds
+        (:mod:`~stateful_rl.agents.seed_batch`), or None when it can."""
+        return "its training has no batched form"
+
+    def _batch_seat(self) -> Seat | None:
+        """The seat of the seed batch whose tasks this agent's training joins, or None: alone,
+        or an agent without a batched form (it then trains by itself inside the batch)."""
+        seat = current_seat()
+        return seat if seat is not None and self.seed_batch_error() is None else None
 
     def _greedy_actions_numpy(self, flat: np.ndarray) -> np.ndarray | None:
         """Greedy actions ``[N]`` for raw flat ``[N, F]`` observations computed without torch

@@ -19,6 +19,7 @@ on the same weights (:class:`stateful_rl.encoders.feedforward.NumpyMLP`).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from stateful_rl.agents.base import AgentConfig, BaseAgent, State, multiples_crossed
-from stateful_rl.agents.optim import ClippedAdam
-from stateful_rl.agents.replay import ReplayBuffer
-from stateful_rl.encoders.feedforward import NumpyMLP, mlp
+from stateful_rl.agents.optim import ClippedAdam, StackedClippedAdam, stacking_error
+from stateful_rl.agents.replay import ReplayBuffer, TransitionBatch
+from stateful_rl.encoders.feedforward import NumpyMLP, StackedMLP, mlp
 
 # Rows per target-network pass: its [rows, 256] temporaries stay small enough for the
 # allocator to reuse them, where one pass over a whole phase (thousands of rows) allocates
@@ -117,6 +118,37 @@ def q_head(input_dim: int, net_arch: tuple[int, ...], n_actions: int) -> nn.Sequ
     """ReLU MLP ``input_dim -> net_arch -> n_actions`` (Q-values, one per action)."""
     last = net_arch[-1] if net_arch else input_dim
     return nn.Sequential(mlp(input_dim, net_arch, nn.ReLU), nn.Linear(last, n_actions))
+
+
+class StackedSteps:
+    """The gradient steps of one batched phase of ``S`` seeds: their networks
+    (:class:`StackedMLP`) and optimisers (:class:`StackedClippedAdam`) stacked; :meth:`finish`
+    writes the results back into the seeds."""
+
+    def __init__(self, agents: list[DQN], nets: list[nn.Module]) -> None:
+        self.agents = agents
+        self.net = StackedMLP(nets)
+        optimizers = [agent.optimizer for agent in agents]
+        self.optimizer = StackedClippedAdam(optimizers, list(self.net.parameters()))
+        self.losses: list[torch.Tensor] = []
+
+    def step(self, x: torch.Tensor, loss_of: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """One step on inputs ``x[S, N, F]``: ``loss_of(outputs[S, N, O])`` is each seed's loss
+        ``[S]`` (autograd takes it to the outputs, the stacked network the rest of the way)."""
+        out = self.net.forward_train(x).detach().requires_grad_()
+        loss = loss_of(out)
+        loss.sum().backward()
+        self.net.backward(out.grad)
+        self.optimizer.clip_and_step()
+        self.losses.append(loss.detach())
+
+    def finish(self) -> list[torch.Tensor]:
+        """Write weights and optimiser state back into the seeds; each seed's losses ``[n]``."""
+        self.net.write_back()
+        self.optimizer.write_back()
+        for agent in self.agents:
+            agent._n_updates += len(self.losses)
+        return list(torch.stack(self.losses, dim=1))
 
 
 class DQN(BaseAgent):
@@ -206,13 +238,25 @@ class DQN(BaseAgent):
         return [self.target_net]
 
     def _td_loss(
-        self, q: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        q: torch.Tensor,
+        target: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        stacked: bool = False,
     ) -> torch.Tensor:
-        """Huber/MSE between Q and targets; a masked mean when ``mask`` (1 = counts) is given."""
+        """Huber/MSE between Q and targets; a masked mean when ``mask`` (1 = counts) is given.
+        ``stacked``: ``q``, ``target`` (and ``mask``) stack ``S`` seeds along dim 0: one loss
+        per seed ``[S]``, each reduced as the seed's own loss is."""
         fn = F.smooth_l1_loss if self.config.loss == "huber" else F.mse_loss
+        if not stacked:
+            if mask is None:
+                return fn(q, target)
+            return (fn(q, target, reduction="none") * mask).sum() / mask.sum().clamp(min=1.0)
+        dims = tuple(range(1, q.dim()))
+        per_sample = fn(q, target, reduction="none")
         if mask is None:
-            return fn(q, target)
-        return (fn(q, target, reduction="none") * mask).sum() / mask.sum().clamp(min=1.0)
+            return per_sample.mean(dims)
+        return (per_sample * mask).sum(dims) / mask.sum(dims).clamp(min=1.0)
 
     def _optimize(self, loss: torch.Tensor) -> None:
         """One Adam step on ``loss`` with gradient-norm clipping."""
@@ -230,35 +274,114 @@ class DQN(BaseAgent):
         q = next_q_online if next_q_online is not None else next_q_target
         return next_q_target.gather(-1, q.argmax(dim=-1, keepdim=True)).squeeze(-1)
 
-    def _end_phase(self, losses: list[torch.Tensor]) -> None:
-        """Stop on a non-finite loss (naming the env step), else log the phase's mean loss."""
-        mean_loss = torch.stack(losses).mean()
+    def _end_phase(self, losses: torch.Tensor) -> None:
+        """Stop on a non-finite loss (naming the env step), else log the phase's mean loss
+        (``losses[n]``: one per update)."""
+        mean_loss = losses.mean()
         self._check_finite(mean_loss)
         self.logger.record("train/loss", mean_loss.item())
 
+    def seed_batch_error(self) -> str | None:
+        if not StackedMLP.supports(self.q_net):
+            return f"its Q-network is not a Linear/activation stack: {self.q_net}"
+        return stacking_error(self.optimizer)
+
     def _train(self, n_updates: int) -> None:
-        """One training phase: ``n_updates`` gradient steps on fresh batches."""
+        """One training phase: ``n_updates`` gradient steps on fresh batches (together with
+        the other seeds' phases when the agent trains in a seed batch)."""
+        batch = self._sample_phase(n_updates)
+        seat = self._batch_seat()
+        if seat is None:
+            losses = self._updates(batch, n_updates)
+        else:
+            losses = seat.hand_over(DQN._updates_together, self._stack_key(n_updates),
+                                    (self, batch, n_updates))  # fmt: skip
+        self._end_phase(losses)
+
+    def _sample_phase(self, n_updates: int) -> TransitionBatch:
+        """The batches of ``n_updates`` updates, drawn at once with the agent's generator, on
+        the device, observations normalised; ``next_obs`` holds each distinct bootstrap
+        observation once (``next_index``)."""
         cfg = self.config
         batch = self.replay_buffer.sample_transitions(
             n_updates * cfg.batch_size, self.rng, cfg.n_step, cfg.gamma, distinct_next=True
         ).to_torch(self.device)
-        next_obs = self._normalize(batch.next_obs)
-        with torch.no_grad():  # all targets of the phase, once per distinct observation
-            blocks = next_obs.split(TARGET_BLOCK_ROWS)
-            next_q = torch.cat([self.target_net(block) for block in blocks])[batch.next_index]
-            targets = batch.returns + batch.discounts * self._bootstrap(next_q, None)
-        phase = (self._normalize(batch.obs), batch.actions.unsqueeze(1), targets, next_q,
-                 batch.next_index, batch.returns, batch.discounts)  # fmt: skip
+        batch.obs, batch.next_obs = self._normalize(batch.obs), self._normalize(batch.next_obs)
+        return batch
+
+    def _updates(self, batch: TransitionBatch, n_updates: int) -> torch.Tensor:
+        """``n_updates`` gradient steps on the chunks of ``batch``; their losses ``[n]``."""
+        cfg = self.config
+        next_q, targets = self._phase_targets(batch)
+        phase = (batch.obs, batch.actions.unsqueeze(1), targets, next_q, batch.next_index,
+                 batch.returns, batch.discounts)  # fmt: skip
         losses = []
         for obs, actions, target, target_next_q, next_index, returns, discounts in zip(
             *(t.chunk(n_updates) for t in phase), strict=True
         ):
             if cfg.double:  # the online arg-max uses the online network of this update
                 with torch.no_grad():
-                    boot = self._bootstrap(target_next_q, self.q_net(next_obs[next_index]))
+                    boot = self._bootstrap(target_next_q, self.q_net(batch.next_obs[next_index]))
                 target = returns + discounts * boot
+            if obs.data_ptr() % 64:  # MKL rounds unaligned inputs differently (see aligned)
+                obs = obs.clone()
             q = self.q_net(obs).gather(1, actions).squeeze(1)
             loss = self._td_loss(q, target)
             self._optimize(loss)
             losses.append(loss.detach())
-        self._end_phase(losses)
+        return torch.stack(losses)
+
+    @torch.no_grad()
+    def _phase_targets(self, batch: TransitionBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The target network's Q-values of each transition's bootstrap observation
+        ``[n B, A]`` (computed once per distinct observation, in blocks) and the targets
+        ``[n B]`` they give (Double DQN's are recomputed per update)."""
+        blocks = batch.next_obs.split(TARGET_BLOCK_ROWS)
+        next_q = torch.cat([self.target_net(block) for block in blocks])[batch.next_index]
+        return next_q, batch.returns + batch.discounts * self._bootstrap(next_q, None)
+
+    def _stack_key(self, n_updates: int) -> tuple:
+        """What phases computed together must share (architecture, batch, optimiser step)."""
+        cfg = self.config
+        return (str(self.device), self.obs_dim, self.n_actions, cfg.net_arch, cfg.batch_size,
+                cfg.double, cfg.loss, n_updates, self.optimizer.param_groups[0]["lr"],
+                StackedClippedAdam.step_count(self.optimizer))  # fmt: skip
+
+    @staticmethod
+    def _updates_together(work: list[tuple[DQN, TransitionBatch, int]]) -> list[torch.Tensor]:
+        """:meth:`_updates` of ``S`` seeds (equal :meth:`_stack_key`) as one computation: their
+        networks and optimiser state stacked, each update one batched forward, backward and
+        Adam step, written back into the seeds at the end; each seed's losses ``[n]``."""
+        agents = [agent for agent, _, _ in work]
+        batches = [batch for _, batch, _ in work]
+        lead, n_updates = agents[0], work[0][2]
+        steps = StackedSteps(agents, [agent.q_net for agent in agents])
+        seeds = torch.arange(len(agents), device=lead.device).unsqueeze(1)
+
+        def per_update(values: list[torch.Tensor]) -> torch.Tensor:
+            """Per-seed ``[n B, ...]`` tensors -> ``[n, S, B, ...]`` (update-major)."""
+            stacked = torch.stack(values)
+            return stacked.unflatten(1, (n_updates, -1)).transpose(0, 1).contiguous()
+
+        # each seed's own target network: its weights stay in cache over its blocks
+        phase_targets = [a._phase_targets(b) for a, b in zip(agents, batches, strict=True)]
+        next_q, targets = ([t[i] for t in phase_targets] for i in (0, 1))
+        if lead.config.double:  # the bootstrap observations, padded to a common count
+            rows = max(len(batch.next_obs) for batch in batches)
+            next_obs = torch.stack([F.pad(b.next_obs, (0, 0, 0, rows - len(b.next_obs)))
+                                    for b in batches])  # fmt: skip
+        obs, actions, next_index, returns, discounts, next_q, targets = (
+            per_update(values) for values in (
+                [b.obs for b in batches], [b.actions for b in batches],
+                [b.next_index for b in batches], [b.returns for b in batches],
+                [b.discounts for b in batches], next_q, targets)
+        )  # fmt: skip
+        for u in range(n_updates):
+            target = targets[u]
+            if lead.config.double:
+                with torch.no_grad():
+                    online = steps.net(next_obs[seeds, next_index[u]])
+                    target = returns[u] + discounts[u] * lead._bootstrap(next_q[u], online)
+            steps.step(obs[u], lambda out, a=actions[u], y=target: lead._td_loss(
+                out.gather(2, a.unsqueeze(2)).squeeze(2), y, stacked=True))  # fmt: skip
+        return steps.finish()

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stateful_rl.agents.base import AgentConfig, BaseAgent, State
+from stateful_rl.agents.optim import flat_parameters
 from stateful_rl.agents.replay import ReplayBuffer, TransitionBatch
 from stateful_rl.agents.spaces import flatten_observations
 from stateful_rl.encoders.feedforward import mlp
@@ -138,15 +139,26 @@ class QNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
         """``Q(obs, ·)[N, A]``, or ``Q(obs, actions)[N]`` when ``actions[N]`` is given."""
-        if not self.action_input:
-            q = self.net(obs)
-            return q if actions is None else q.gather(1, actions[:, None]).squeeze(1)
+        if not self.action_input and actions is None:
+            return self.net(obs)
         if actions is not None:
-            one_hot = F.one_hot(actions, self.n_actions).to(obs.dtype)
-            return self.net(torch.cat([obs, one_hot], dim=1)).squeeze(1)
+            return self.select(self.net(self.net_input(obs, actions)), actions)
         n, a = obs.shape[0], self.n_actions
         eye = torch.eye(a, dtype=obs.dtype, device=obs.device).repeat(n, 1)
         return self.net(torch.cat([obs.repeat_interleave(a, dim=0), eye], dim=1)).view(n, a)
+
+    def net_input(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The MLP's input rows for ``Q(obs[N, F], actions[N])``: ``[obs, one_hot(actions)]``
+        (``action_input``) or ``obs``."""
+        if not self.action_input:
+            return obs
+        return torch.cat([obs, F.one_hot(actions, self.n_actions).to(obs.dtype)], dim=-1)
+
+    def select(self, out: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``Q(obs, actions)[...]`` from the MLP's outputs ``out[..., O]`` on :meth:`net_input`."""
+        if self.action_input:
+            return out.squeeze(-1)
+        return out.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
 
     def reset_parameters(self) -> None:
         """Fresh random weights (torch's default initialisation, from torch's generator)."""
@@ -160,9 +172,12 @@ def rprop_fit(
     loss_fn,
     epochs: int,
     step: float,
+    views: list[torch.nn.Parameter] | None = None,
 ) -> float:
     """Minimise ``loss_fn()`` with full-batch ``torch.optim.Rprop`` for ``epochs`` steps.
 
+    ``views``: the parameters whose values ``params[0]`` holds (:func:`flat_parameters`);
+    their gradients are gathered into it after each backward pass.
     Returns the loss after the last step (a fresh Rprop, so step sizes start at ``step``).
     """
     optimizer = torch.optim.Rprop(params, lr=step)
@@ -170,6 +185,10 @@ def rprop_fit(
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn()
         loss.backward()
+        if views is not None:
+            params[0].grad = torch.cat([v.grad.reshape(-1) for v in views])
+            for v in views:
+                v.grad = None
         optimizer.step()
     with torch.no_grad():
         return float(loss_fn())
@@ -329,12 +348,18 @@ class NFQ(BaseAgent):
         if not self.config.refit and self.config.ensemble > 1:
             net = self._new_q_net()
             net.load_state_dict(self.q_nets[-1].state_dict())
-        loss = rprop_fit(
-            list(net.parameters()),
-            lambda: F.mse_loss(net(inputs, actions), targets),
-            self.config.epochs,
-            self.config.rprop_step,
-        )
+        seat = self._batch_seat()
+        if seat is None:
+            loss = rprop_fit(
+                list(net.parameters()),
+                lambda: F.mse_loss(net(inputs, actions), targets),
+                self.config.epochs,
+                self.config.rprop_step,
+            )
+        else:
+            cfg = self.config
+            work = (net, inputs, actions, targets, cfg.epochs, cfg.rprop_step)
+            loss = seat.hand_over(NFQ._fits_together, self._fit_key(), work)
         self._check_finite(torch.tensor(loss))
         # The newest network goes last; before the first fit every slot holds it.
         first = self._n_fits == 0
@@ -343,3 +368,32 @@ class NFQ(BaseAgent):
         self._n_fits += 1
         self._n_updates += self.config.epochs
         return loss
+
+    def seed_batch_error(self) -> str | None:
+        return None
+
+    def _fit_key(self) -> tuple:
+        """What fits computed together must share (architecture, epochs, step size)."""
+        cfg = self.config
+        return (str(self.device), self.obs_dim, self.n_actions, cfg.net_arch, cfg.activation,
+                cfg.action_input, cfg.epochs, cfg.rprop_step)  # fmt: skip
+
+    @staticmethod
+    def _fits_together(work: list[tuple]) -> list[float]:
+        """The Rprop fits of ``S`` seeds (equal :meth:`_fit_key`), each ``(net, inputs[M_s],
+        actions[M_s], targets[M_s], epochs, step)``, as one fit: every epoch each seed's loss
+        on its own network and rows (the single-seed computation: the row counts differ,
+        and MKL's rounding depends on a product's row count), one backward pass through
+        all of them and one Rprop step over all their parameters at once (elementwise, so
+        each seed's values are those of its own fit). Each seed's loss after its fit, as
+        :func:`rprop_fit` returns it."""
+        epochs, step = work[0][4:]
+        params = [p for net, *_ in work for p in net.parameters()]
+
+        def losses() -> torch.Tensor:
+            return torch.stack([F.mse_loss(net(x, a), y) for net, x, a, y, *_ in work])
+
+        with flat_parameters(params) as flat:
+            rprop_fit([flat], lambda: losses().sum(), epochs, step, views=params)
+        with torch.no_grad():
+            return losses().tolist()

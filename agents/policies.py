@@ -55,7 +55,13 @@ class RecurrentQNetwork(nn.Module):
 
     def q_from(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Q-values ``[..., A]`` from encoder ``features[..., H]`` and its input ``x[..., D]``."""
-        return self.head(torch.cat([features, x], dim=-1) if self.readout_input else features)
+        return self.head(self.head_input(features, x))
+
+    def head_input(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """What the head reads: ``features`` (``[features, x]`` with ``readout_input``), made
+        contiguous, so that its first layer is one fused product with its bias whatever
+        layout the encoder returns (seeds trained together compute it that way)."""
+        return torch.cat([features, x], dim=-1) if self.readout_input else features.contiguous()
 
     def forward(
         self,

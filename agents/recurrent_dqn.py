@@ -20,18 +20,19 @@ observation alone does not say what the agent just did).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 from torch import nn
 
 from stateful_rl.agents.base import State
-from stateful_rl.agents.dqn import DQN, DQNConfig, q_head
-from stateful_rl.agents.optim import ClippedAdam
+from stateful_rl.agents.dqn import DQN, DQNConfig, StackedSteps, q_head
+from stateful_rl.agents.optim import ClippedAdam, StackedClippedAdam, stacking_error
 from stateful_rl.agents.policies import RecurrentQNetwork
-from stateful_rl.agents.replay import ReplayBuffer
+from stateful_rl.agents.replay import ReplayBuffer, SequenceBatch
 from stateful_rl.encoders import make_encoder
+from stateful_rl.encoders.feedforward import StackedMLP
 
 
 @dataclass
@@ -126,6 +127,18 @@ class RecurrentDQN(DQN):
         params = [p for m in self.q_modules() for p in m.parameters()]
         self.optimizer = ClippedAdam(params, cfg.learning_rate_at(1.0), cfg.max_grad_norm)
 
+    def seed_batch_error(self) -> str | None:
+        if self.policy.encoder.trainable:
+            return (
+                f"its encoder ({self.config.encoder}) is trained, and the fused recurrent "
+                "kernels of torch (nn.GRU, nn.LSTM) have no form batched over seeds that "
+                "computes each seed as its own kernel does; frozen encoders (esn) train "
+                "together"
+            )
+        if not StackedMLP.supports(self.policy.head):
+            return f"its Q-head is not a Linear/activation stack: {self.policy.head}"
+        return stacking_error(self.optimizer)
+
     def q_modules(self) -> list[nn.Module]:
         policy = self.policy
         return [policy.head, policy.encoder] if policy.encoder.trainable else [policy.head]
@@ -151,29 +164,88 @@ class RecurrentDQN(DQN):
 
     # ----------------------------------------------------------------- training
     def _train(self, n_updates: int) -> None:
-        """``n_updates`` gradient steps, each on a fresh batch of sequences."""
-        cfg, policy, target_policy = self.config, self.policy, self.target_policy
-        if self.replay_buffer.head < cfg.sequence_length:
+        """``n_updates`` gradient steps, each on a fresh batch of sequences (with a frozen
+        encoder in a seed batch: the heads' steps together with the other seeds')."""
+        if self.replay_buffer.head < self.config.sequence_length:
             return
-        losses = []
-        for _ in range(n_updates):
-            batch = self.replay_buffer.sample_sequences(
-                cfg.batch_size, self.rng, cfg.sequence_length, cfg.burn_in, cfg.n_step, cfg.gamma
-            ).to_torch(self.device)
-            x = policy.inputs(self._normalize(batch.obs), batch.prev_actions)
-            features, _ = policy.encoder(x, batch.states, batch.starts)
-            q_all = policy.q_from(features, x)  # [T, B, A]
-            with torch.no_grad():
-                if policy.encoder.trainable:
-                    target_features, _ = target_policy.encoder(x, batch.states, batch.starts)
-                else:  # the shared frozen encoder: the same features
-                    target_features = features
-                index = batch.boot_index.unsqueeze(-1).expand_as(q_all)
-                next_target = target_policy.q_from(target_features, x).gather(0, index)
-                next_online = q_all.detach().gather(0, index) if cfg.double else None
-                target = batch.returns + batch.discounts * self._bootstrap(next_target, next_online)
-            q = q_all.gather(2, batch.actions.unsqueeze(-1)).squeeze(-1)
-            loss = self._td_loss(q, target, batch.mask)
-            self._optimize(loss)
-            losses.append(loss.detach())
+        seat = self._batch_seat()
+        if seat is None:
+            losses = torch.stack([self._update(*self._sample_update()) for _ in range(n_updates)])
+        else:  # frozen encoder: features need no gradient, so they are computed here
+            work = []
+            for _ in range(n_updates):
+                batch, x = self._sample_update()
+                features, _ = self.policy.encoder(x, batch.states, batch.starts)
+                work.append((batch, self.policy.head_input(features, x)))
+            key = (str(self.device), self._head_signature(), self.config.double,
+                   self.config.loss, n_updates, self.optimizer.param_groups[0]["lr"],
+                   StackedClippedAdam.step_count(self.optimizer))  # fmt: skip
+            losses = seat.hand_over(RecurrentDQN._head_updates_together, key, (self, work))
         self._end_phase(losses)
+
+    def _sample_update(self) -> tuple[SequenceBatch, torch.Tensor]:
+        """One update's sequences (drawn with the agent's generator, on the device) and the
+        encoder input ``x[T, B, D]`` (normalised observations, previous actions)."""
+        cfg = self.config
+        batch = self.replay_buffer.sample_sequences(
+            cfg.batch_size, self.rng, cfg.sequence_length, cfg.burn_in, cfg.n_step, cfg.gamma
+        ).to_torch(self.device)
+        return batch, self.policy.inputs(self._normalize(batch.obs), batch.prev_actions)
+
+    def _update(self, batch: SequenceBatch, x: torch.Tensor) -> torch.Tensor:
+        """One gradient step on the sequences of ``batch``; its loss."""
+        policy, target_policy = self.policy, self.target_policy
+        features, _ = policy.encoder(x, batch.states, batch.starts)
+        q_all = policy.q_from(features, x)  # [T, B, A]
+        with torch.no_grad():
+            if policy.encoder.trainable:
+                target_features, _ = target_policy.encoder(x, batch.states, batch.starts)
+            else:  # the shared frozen encoder: the same features
+                target_features = features
+            target_q = target_policy.q_from(target_features, x)
+        loss = self._sequence_loss(q_all, target_q, batch)
+        self._optimize(loss)
+        return loss.detach()
+
+    def _sequence_loss(
+        self, q_all: torch.Tensor, target_q: torch.Tensor, batch: SequenceBatch, stacked=False
+    ) -> torch.Tensor:
+        """The masked n-step TD loss of online ``q_all[T, B, A]`` with the target network's
+        ``target_q[T, B, A]`` (``stacked``: ``[S, T, B, A]`` and a batch of ``[S, T, B]``
+        tensors, one loss per seed)."""
+        time = 1 if stacked else 0
+        with torch.no_grad():
+            index = batch.boot_index.unsqueeze(-1).expand_as(q_all)
+            next_target = target_q.gather(time, index)
+            next_online = q_all.detach().gather(time, index) if self.config.double else None
+            target = batch.returns + batch.discounts * self._bootstrap(next_target, next_online)
+        q = q_all.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+        return self._td_loss(q, target, batch.mask, stacked)
+
+    def _head_signature(self) -> tuple:
+        return tuple(tuple(p.shape) for p in self.policy.head.parameters())
+
+    @staticmethod
+    def _head_updates_together(
+        work: list[tuple[RecurrentDQN, list[tuple[SequenceBatch, torch.Tensor]]]],
+    ) -> list[torch.Tensor]:
+        """The head updates of ``S`` seeds with frozen encoders (equal keys), each given as
+        ``(agent, [(sequences, head input[T, B, H]) per update])``, as one computation:
+        heads and optimiser state stacked, each update one batched forward, backward and
+        Adam step, written back at the end; each seed's losses ``[n]``."""
+        agents = [agent for agent, _ in work]
+        lead = agents[0]
+        steps = StackedSteps(agents, [agent.policy.head for agent in agents])
+        target_heads = StackedMLP([a.target_policy.head for a in agents])
+        for updates in zip(*(updates for _, updates in work), strict=True):
+            inputs = torch.stack([head_input for _, head_input in updates])  # [S, T, B, H]
+            rows = inputs.flatten(1, 2)
+            batch = SequenceBatch(**{
+                f.name: torch.stack([getattr(b, f.name) for b, _ in updates])
+                for f in fields(SequenceBatch) if f.name != "states"
+            }, states=())  # fmt: skip
+            shape = inputs.shape[1:3]
+            target_q = target_heads(rows).unflatten(1, shape)
+            steps.step(rows, lambda out, y=target_q, b=batch, t=shape: lead._sequence_loss(
+                out.unflatten(1, t), y, b, stacked=True))  # fmt: skip
+        return steps.finish()

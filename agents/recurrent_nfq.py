@@ -265,6 +265,9 @@ class RecurrentNFQ(NFQ):
         features = self._features(chunk) if features is None else features
         return self.policy.head(features).gather(2, chunk.actions.unsqueeze(-1)).squeeze(-1)
 
+    def seed_batch_error(self) -> str | None:
+        return "its fits run through whole episodes of its encoder, which has no batched form"
+
     def _rprop_fit(self, chunks, fixed, targets, count: torch.Tensor) -> float:
         """Full-batch Rprop on all chunks (through time when the encoder trains)."""
         policy = self.policy

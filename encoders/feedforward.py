@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -88,6 +89,171 @@ class NumpyMLP:
             if weights[1] is not None:
                 x += weights[1]
         return x
+
+
+# Elements per vector of the widest CPU kernels (AVX-512 floats): a tensor of a multiple of
+# this many elements is computed by vector code only.
+WHOLE_VECTORS = 16
+
+
+def aligned(x: torch.Tensor) -> torch.Tensor:
+    """``x[S, ...]`` with each slice ``x[s]`` contiguous and starting at a 64-byte boundary
+    (copied only when it is not): MKL's CPU products round differently for operands that
+    are not 16-byte aligned, and a seed's own tensors are freshly allocated (aligned)."""
+    if x.device.type != "cpu" or (
+        x[0].is_contiguous()
+        and x.data_ptr() % 64 == 0
+        and (x.stride(0) * x.element_size()) % 64 == 0
+    ):
+        return x
+    out = aligned_empty(x.shape, x)
+    out.copy_(x)
+    return out
+
+
+def aligned_empty(shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised ``[S, ...]`` tensor whose slices start at 64-byte boundaries."""
+    per_seed = math.prod(shape[1:])
+    stride = -(-per_seed // WHOLE_VECTORS) * WHOLE_VECTORS
+    return like.new_empty(shape[0], stride)[:, :per_seed].unflatten(1, tuple(shape[1:]))
+
+
+def _tiny(contraction: int, rows: int, columns: int) -> bool:
+    """Whether torch's CPU ``bmm`` computes such a product with its own loops instead of
+    MKL's (under 400 multiply-adds per slice), which round differently from ``mm``."""
+    return contraction * rows * columns < 400
+
+
+class StackedMLP(nn.Module):
+    """``S`` ReLU MLPs of one architecture (``Linear`` layers with bias, ``ReLU`` between
+    them) as one module whose parameters are stacked ``[S, ...]``, copied from the nets:
+    ``x[S, N, F]`` -> ``[S, N, O]``, slice ``s`` computed as net ``s`` computes it, bit for bit
+    on CPU: each product is the seed's own (``baddbmm`` slice ``s`` is net ``s``'s ``addmm``),
+    and each gradient is formed as autograd forms the seed's (the weight's as ``gᵀ x``).
+
+    :meth:`forward_train` and :meth:`backward` do by hand what autograd would, into buffers
+    kept from one update to the next: fresh multi-megabyte gradient and activation tensors
+    every update (``S`` seeds' worth) are returned to the system and faulted in again each
+    time, which costs as much as the products. ``torch.func.vmap`` is not used for the same
+    reason: its batching machinery is paid on every call, the per-call cost that stacking
+    seeds removes.
+
+    Args:
+        nets: the ``S`` networks (same layer types and shapes).
+    """
+
+    def __init__(self, nets: Sequence[nn.Module]) -> None:
+        super().__init__()
+        stacks = [_leaf_layers(net) for net in nets]
+        first = stacks[0]
+        for layers in stacks:
+            if [type(m) for m in layers] != [type(m) for m in first] or [
+                tuple(p.shape) for m in layers for p in m.parameters()
+            ] != [tuple(p.shape) for m in first for p in m.parameters()]:
+                raise ValueError("StackedMLP needs networks of one architecture")
+        if not self.supports(nets[0]):
+            raise ValueError(f"StackedMLP runs Linear layers (with bias) and ReLU: {nets[0]}")
+        layers = [m for m in first if type(m) is not nn.Identity]
+        self.relu_after = [  # per Linear: whether a ReLU follows it
+            type(m) is nn.Linear and i + 1 < len(layers) and type(layers[i + 1]) is nn.ReLU
+            for i, m in enumerate(layers)
+            if type(m) is nn.Linear
+        ]
+        # weight, bias of each Linear in turn: the order of each net's parameters()
+        self.stacked = nn.ParameterList()
+        with torch.no_grad():
+            for i, m in enumerate(first):
+                for name, _ in m.named_parameters():
+                    stacked = torch.stack([getattr(layers[i], name) for layers in stacks])
+                    self.stacked.append(nn.Parameter(aligned(stacked)))
+        self._nets = list(nets)
+        self._buffers_kept: dict[tuple, torch.Tensor] = {}
+        self._inputs: list[torch.Tensor] = []
+
+    @staticmethod
+    def supports(net: nn.Module) -> bool:
+        """Whether ``net`` is a stack of ``Linear`` layers with bias and ``ReLU`` s."""
+        layers = [m for m in _leaf_layers(net) if type(m) is not nn.Identity]
+        return (
+            bool(layers)
+            and type(layers[0]) is nn.Linear
+            and all(
+                (type(m) is nn.Linear and m.bias is not None) or type(m) is nn.ReLU for m in layers
+            )
+            and all(
+                type(a) is nn.Linear or type(b) is nn.Linear for a, b in itertools.pairwise(layers)
+            )
+        )
+
+    def _buffer(self, key: tuple, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """A tensor kept under ``key`` (made again when ``shape`` changes)."""
+        buffer = self._buffers_kept.get(key)
+        if buffer is None or buffer.shape != shape:
+            buffer = self._buffers_kept[key] = aligned_empty(shape, like)
+        return buffer
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """``x[S, N, F]`` -> ``[S, N, O]`` (without autograd). The result lives in a kept
+        buffer, valid until the next call with the same ``train``; ``train`` keeps the
+        layers' inputs for :meth:`backward`."""
+        inputs = []
+        for i, relu in enumerate(self.relu_after):
+            weight, bias = self.stacked[2 * i], self.stacked[2 * i + 1]
+            x = aligned(x)
+            inputs.append(x)
+            out = self._buffer(("out", train, i), (*x.shape[:2], weight.shape[1]), x)
+            if _tiny(x.shape[1], x.shape[2], weight.shape[1]):
+                for s in range(len(x)):
+                    out[s] = torch.addmm(bias[s], x[s], weight[s].t())
+            else:
+                torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2), out=out)
+            x = out.relu_() if relu else out
+        if train:
+            self._inputs = inputs
+        return x
+
+    def forward_train(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` that keeps what :meth:`backward` needs."""
+        return self.forward(x, train=True)
+
+    @torch.no_grad()
+    def backward(self, grad: torch.Tensor) -> None:
+        """Set each stacked parameter's ``.grad`` (kept buffers, overwritten) to the gradient of
+        a loss whose gradient with respect to the last :meth:`forward_train` output is
+        ``grad[S, N, O]``, formed as autograd forms each seed's."""
+        grad = aligned(grad)
+        for i in reversed(range(len(self.relu_after))):
+            weight, bias = self.stacked[2 * i], self.stacked[2 * i + 1]
+            x = self._inputs[i]
+            for param in (weight, bias):
+                if param.grad is None:
+                    param.grad = aligned_empty(param.shape, param)
+            rows, inputs, outputs = x.shape[1], x.shape[2], weight.shape[1]
+            if _tiny(rows, outputs, inputs):
+                for s in range(len(x)):
+                    weight.grad[s] = grad[s].t().mm(x[s])
+            else:
+                torch.bmm(grad.transpose(1, 2), x, out=weight.grad)
+            torch.sum(grad, 1, out=bias.grad)
+            if i == 0:
+                break
+            grad_x = self._buffer(("grad", i), tuple(x.shape), x)
+            if _tiny(outputs, rows, inputs):
+                for s in range(len(x)):
+                    grad_x[s] = grad[s].mm(weight[s])
+            else:
+                torch.bmm(grad, weight, out=grad_x)
+            if self.relu_after[i - 1]:  # x is the ReLU's output: autograd's ReLU backward
+                torch.ops.aten.threshold_backward.grad_input(grad_x, x, 0, grad_input=grad_x)
+            grad = grad_x
+
+    @torch.no_grad()
+    def write_back(self) -> None:
+        """Copy slice ``s`` of every stacked parameter into net ``s`` (in place)."""
+        for s, net in enumerate(self._nets):
+            for own, stacked in zip(net.parameters(), self.stacked, strict=True):
+                own.copy_(stacked[s])
 
 
 class FeedForwardEncoder(StateEncoder):

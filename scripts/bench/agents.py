@@ -4,6 +4,7 @@
     python scripts/bench_agents.py learn rdqn-lstm-novel --seeds 0 1 2
     python scripts/bench_agents.py table            # all results stored so far
     python scripts/bench_agents.py speed            # steps/s against SB3 DQN and RecurrentPPO
+    python scripts/bench_agents.py seeds            # 8 seeds together vs one after another
 
 Each learning run evaluates the kept model (best periodic evaluation) and the final policy
 on 100 fresh episodes (seeds never used in training or periodic evaluation) and appends
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from collections import defaultdict
@@ -239,6 +241,78 @@ def print_speed_table(repeats: int, dqn_steps: int = 20_480, recurrent_steps: in
                       f"{o_upd} / {p_upd}"])  # fmt: skip
 
 
+def _cpu_seconds(run: Any) -> float:
+    """CPU seconds (this process, all threads) of ``run()``."""
+    start = time.process_time()
+    run()
+    return time.process_time() - start
+
+
+def print_seed_batch_table(
+    repeats: int, n_seeds: int = 8, dqn_steps: int = 20_480, nfq_steps: int = 3_000
+) -> None:
+    """CPU seconds of ``n_seeds`` seeds trained together (:func:`train_seeds`) against the same
+    seeds trained one after another by our single-seed agents and by SB3's DQN; same
+    process, torch 1 thread, the three orders rotated between repeats, best of ``repeats``
+    each. Ratios are throughput ratios (sequential seconds / batched seconds)."""
+    from stable_baselines3 import DQN as SB3DQN
+
+    from stateful_rl.agents import DQN, NFQ
+    from stateful_rl.agents.seed_batch import train_seeds
+
+    seeds = list(range(n_seeds))
+    zoo_sb3 = {k: v for k, v in ZOO_CARTPOLE.items() if k != "net_arch"}
+    zoo_sb3["policy_kwargs"] = {"net_arch": list(ZOO_CARTPOLE["net_arch"])}
+
+    def dqn(seed: int) -> DQN:
+        return DQN("CartPole-v1", seed=seed, device="cpu", **ZOO_CARTPOLE)
+
+    def nfq(seed: int) -> NFQ:
+        return NFQ("CartPole-v1", seed=seed, device="cpu", objective="reward")
+
+    def one_after_another(make: Any, steps: int) -> Any:
+        return lambda: [make(seed).learn(steps) for seed in seeds]
+
+    cases = {
+        "DQN": (dqn_steps, {
+            "together": lambda: train_seeds(dqn, seeds, dqn_steps),
+            "ours, one after another": one_after_another(dqn, dqn_steps),
+            "SB3, one after another": one_after_another(
+                lambda seed: SB3DQN("MlpPolicy", "CartPole-v1", seed=seed, device="cpu",
+                                    **zoo_sb3), dqn_steps),
+        }),
+        "NFQ": (nfq_steps, {
+            "together": lambda: train_seeds(nfq, seeds, nfq_steps),
+            "ours, one after another": one_after_another(nfq, nfq_steps),
+        }),
+    }  # fmt: skip
+    # first calls pay lazy imports and initialisations: not timed
+    train_seeds(lambda seed: DQN("CartPole-v1", seed=seed, device="cpu"), [0, 1], 300)
+    train_seeds(lambda seed: NFQ("CartPole-v1", seed=seed, device="cpu", epochs=5), [0, 1], 100)
+    SB3DQN("MlpPolicy", "CartPole-v1", seed=0, device="cpu", learning_starts=100).learn(300)
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{n_seeds} seeds, best of {repeats}, CPU seconds (process time, torch 1 thread); "
+          f"load average at start {load}")  # fmt: skip
+    markdown_row(["agent (CartPole-v1)", "env steps per seed", "run", "CPU s",
+                  "together vs this (throughput)"], header=True)  # fmt: skip
+    for name, (steps, runs) in cases.items():
+        if steps == 0:
+            continue
+        best: dict[str, float] = {}
+        for repeat in range(repeats):
+            order = list(runs)[repeat % len(runs) :] + list(runs)[: repeat % len(runs)]
+            for label in order:
+                best[label] = min(best.get(label, math.inf), _cpu_seconds(runs[label]))
+        for label, seconds in best.items():
+            ratio = "" if label == "together" else f"{seconds / best['together']:.2f}x"
+            markdown_row([name, steps, label, f"{seconds:.1f}", ratio])
+        if "SB3, one after another" in best:
+            single = best["SB3, one after another"] / best["ours, one after another"]
+            markdown_row([name, steps, "single seed: ours vs SB3", "", f"{single:.2f}x"])
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at end {load}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -257,6 +331,13 @@ def main() -> None:
     speed.add_argument("--repeats", type=int, default=3)
     speed.add_argument("--dqn-steps", type=int, default=20_480, help="0: skip the DQN cases")
     speed.add_argument("--recurrent-steps", type=int, default=10_000, help="0: skip")
+    seeds = sub.add_parser(
+        "seeds", help="seeds trained together against the same seeds one after another"
+    )
+    seeds.add_argument("--repeats", type=int, default=3)
+    seeds.add_argument("--n-seeds", type=int, default=8)
+    seeds.add_argument("--dqn-steps", type=int, default=20_480, help="0: skip the DQN case")
+    seeds.add_argument("--nfq-steps", type=int, default=3_000, help="0: skip the NFQ case")
     parser.add_argument("--results", type=Path, default=Path("runs/bench_agents.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -271,6 +352,8 @@ def main() -> None:
         print_table(args.results)
     elif args.command == "table":
         print_table(args.results)
+    elif args.command == "seeds":
+        print_seed_batch_table(args.repeats, args.n_seeds, args.dqn_steps, args.nfq_steps)
     else:
         print_speed_table(args.repeats, args.dqn_steps, args.recurrent_steps)
 

@@ -51,14 +51,27 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from stateful_rl.cli.evaluate import summary_line
     from stateful_rl.cli.run_dir import fresh_dir
+    from stateful_rl.cli.seeds import is_seed_parent, resume_seeds, seed_runs
     from stateful_rl.cli.training import resume, train
 
     import_modules(args.imports)
     set_threads(args.threads)
+    if args.seed is not None and args.seeds is not None:
+        raise ConfigError("pass --seed or --seeds, not both")
     if args.resume is not None:
         given = [
             f"--{k.replace('_', '-')}"
-            for k in ("env", "agent", "encoder", "config", "set", "steps", "seed", "device")
+            for k in (
+                "env",
+                "agent",
+                "encoder",
+                "config",
+                "set",
+                "steps",
+                "seed",
+                "seeds",
+                "device",
+            )
             if getattr(args, k) not in (None, [])
         ]
         if given or args.run_dir is not None:
@@ -67,6 +80,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"drop {given or ['--run-dir']}"
             )
         run_dir = Path(args.resume)
+        if is_seed_parent(run_dir):
+            resume_seeds(run_dir, progress_bar=not args.no_progress)
+            return _print_seed_results(run_dir, [run.root for run in seed_runs(run_dir)])
         resume(run_dir, progress_bar=not args.no_progress)
     else:
         overrides = parse_overrides([item for group in args.set for item in group])
@@ -79,12 +95,49 @@ def cmd_train(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "device": args.device,
         }
+        if args.seeds is not None:
+            return _train_seeds(args, overrides, flags)
         config = resolve_config(args.config, overrides, flags)
         default = Path("runs") / f"{config.env.split('/')[-1]}_{config.agent}_seed{config.seed}"
         run_dir = Path(args.run_dir) if args.run_dir else fresh_dir(default)
         print(f"run directory: {run_dir}", file=sys.stderr)
         train(config, run_dir, progress_bar=not args.no_progress)
     print(summary_line(json.loads((run_dir / "eval.json").read_text())), file=sys.stderr)
+    return 0
+
+
+def _train_seeds(args: argparse.Namespace, overrides: dict, flags: dict) -> int:
+    """``train --seeds``: one config per seed, trained together under one parent directory."""
+    from stateful_rl.agents.seed_batch import check_seeds
+    from stateful_rl.cli.run_dir import fresh_dir
+    from stateful_rl.cli.seeds import seed_run, train_seeds
+
+    try:
+        seeds = check_seeds(args.seeds)
+    except ValueError as error:
+        raise ConfigError(f"--seeds: {error}") from None
+    configs = [resolve_config(args.config, overrides, {**flags, "seed": s}) for s in seeds]
+    name = f"{configs[0].env.split('/')[-1]}_{configs[0].agent}_seeds{seed_label(seeds)}"
+    parent = Path(args.run_dir) if args.run_dir else fresh_dir(Path("runs") / name)
+    print(f"run directory: {parent} (one seed<S> directory per seed)", file=sys.stderr)
+    train_seeds(configs, parent, progress_bar=not args.no_progress)
+    return _print_seed_results(parent, [seed_run(parent, s).root for s in seeds])
+
+
+def seed_label(seeds: list[int]) -> str:
+    """``0-4`` for consecutive seeds, else ``0_5_9``."""
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return "_".join(str(s) for s in seeds)
+
+
+def _print_seed_results(parent: Path, run_dirs: list[Path]) -> int:
+    from stateful_rl.cli.evaluate import summary_line
+    from stateful_rl.cli.seeds import summary_text
+
+    for run_dir in run_dirs:
+        print(summary_line(json.loads((run_dir / "eval.json").read_text())), file=sys.stderr)
+    print(summary_text(json.loads((parent / "summary.json").read_text())), file=sys.stderr)
     return 0
 
 
@@ -185,12 +238,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--steps", type=int, help="env steps to train (default: the preset's)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="several seeds trained together in this process (one batched update per step "
+        "where the agent allows), into RUN_DIR/seed<S> each, with an across-seed summary",
+    )
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
-    p.add_argument("--run-dir", help="output directory (default runs/<env>_<agent>_seed<S>)")
+    p.add_argument(
+        "--run-dir",
+        help="output directory (default runs/<env>_<agent>_seed<S>, with --seeds "
+        "runs/<env>_<agent>_seeds<...>)",
+    )
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue an interrupted run from its last checkpoint (from scratch if it has none)",
+        help="continue an interrupted run from its last checkpoint (from scratch if it has "
+        "none); the directory of a --seeds run continues all its seeds together",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common(p)

@@ -12,9 +12,13 @@ Sweep file (every trial is validated before Ray starts)::
     agent_set: {recurrent-dqn: {hyperparams.burn_in: 20}}    # --set for one agent (optional)
     cpus_per_trial: 1
     gpus_per_trial: auto            # auto: 1 when the Ray cluster has GPUs, else 0
+    batch_seeds: true               # the seeds of a configuration train together (default)
 
-Each trial is a Ray task (``ray.init()`` on this machine's cores, or ``--address`` to join a
-cluster whose nodes have stateful-rl installed) that trains into its own run directory.
+The seeds of one (env, agent, encoder) configuration are one Ray task (``ray.init()`` on
+this machine's cores, or ``--address`` to join a cluster whose nodes have stateful-rl
+installed) that trains them together in one process (:mod:`stateful_rl.cli.seeds`: one
+batched update per step for the agents that allow it), each into its own run directory;
+``batch_seeds: false`` makes every trial a task of its own.
 Results: ``results.csv`` (one row per trial), ``summary.csv`` (per configuration: mean
 final return and memory score with a 95% t-interval over seeds) and
 ``comparison_<env>.png`` (evaluation curves, mean and 95% interval over seeds).
@@ -36,6 +40,7 @@ from scipy import stats
 
 from stateful_rl.agents import AGENTS
 from stateful_rl.agents.persistence import write_atomic
+from stateful_rl.agents.seed_batch import check_seeds
 from stateful_rl.cli.config import (
     ConfigError,
     RunConfig,
@@ -61,6 +66,7 @@ SWEEP_KEYS = {
     "agent_set": dict,
     "cpus_per_trial": int,
     "gpus_per_trial": int | float | str,
+    "batch_seeds": bool,
 }
 REQUIRED = ("output", "envs", "agents", "seeds")
 
@@ -89,6 +95,10 @@ def load_sweep(path: str | Path) -> tuple[dict[str, Any], list[Trial]]:
             raise ConfigError(f"sweep file {path} needs {key}: (required: {', '.join(REQUIRED)})")
     for key, value in spec.items():
         check_type(f"sweep {key}", value, SWEEP_KEYS[key])
+    try:
+        check_seeds(spec["seeds"])
+    except ValueError as error:
+        raise ConfigError(f"sweep {error}") from None
     gpus = spec.get("gpus_per_trial", "auto")
     if isinstance(gpus, str) and gpus != "auto":
         raise ConfigError(f"sweep gpus_per_trial must be a number or 'auto', got {gpus!r}")
@@ -112,22 +122,40 @@ def load_sweep(path: str | Path) -> tuple[dict[str, Any], list[Trial]]:
     return spec, trials
 
 
-def run_trial(config: RunConfig, run_dir: Path, threads: int) -> dict[str, Any]:
-    """Train one trial (in a Ray worker); its ``eval.json`` plus the evaluation curve."""
+def trial_groups(trials: list[Trial], batch_seeds: bool) -> list[list[Trial]]:
+    """The trials that train together: the seeds of one (env, agent, encoder) configuration
+    (with ``batch_seeds``), else each trial alone."""
+    if not batch_seeds:
+        return [[trial] for trial in trials]
+    groups: dict[tuple[str, str], list[Trial]] = {}
+    for trial in trials:
+        groups.setdefault((trial.config.env, trial.label), []).append(trial)
+    return list(groups.values())
+
+
+def run_trials(configs: list[RunConfig], run_dirs: list[Path], threads: int) -> list[dict]:
+    """Train the seeds of one configuration together (in a Ray worker,
+    :func:`stateful_rl.cli.seeds.train_runs`); each trial's ``eval.json`` with its
+    evaluation curve, the group's seconds and its size."""
     import json
 
     import torch
 
-    from stateful_rl.cli.training import train
+    from stateful_rl.cli.seeds import train_runs
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    train(config, run_dir, progress_bar=False)
-    run = RunDirectory(run_dir)
-    result = json.loads(run.eval_json.read_text())
-    result["seconds"] = time.perf_counter() - start
-    result["evaluations"] = run.read_evaluations().tolist()
-    return result
+    runs = [RunDirectory(run_dir) for run_dir in run_dirs]
+    train_runs(configs, runs, progress_bar=False)
+    seconds = time.perf_counter() - start
+    results = []
+    for run in runs:
+        result = json.loads(run.eval_json.read_text())
+        result["seconds"] = seconds
+        result["seeds_together"] = len(runs)
+        result["evaluations"] = run.read_evaluations().tolist()
+        results.append(result)
+    return results
 
 
 def gpus_per_trial(spec: dict[str, Any], cluster_gpus: float) -> float:
@@ -159,18 +187,27 @@ def run_sweep(
     try:
         cpus = spec.get("cpus_per_trial", 1)
         gpus = gpus_per_trial(spec, ray.cluster_resources().get("GPU", 0.0))
-        task = ray.remote(run_trial).options(num_cpus=cpus, num_gpus=gpus)
-        print(f"sweep: {len(trials)} trials, {cpus} CPU and {gpus} GPU each")
-        pending = {task.remote(t.config, t.run_dir, cpus): t for t in trials}
+        task = ray.remote(run_trials).options(num_cpus=cpus, num_gpus=gpus)
+        groups = trial_groups(trials, spec.get("batch_seeds", True))
+        print(
+            f"sweep: {len(trials)} trials in {len(groups)} tasks (the seeds of a configuration "
+            f"train together), {cpus} CPU and {gpus} GPU each"
+        )
+        pending = {
+            task.remote([t.config for t in group], [t.run_dir for t in group], cpus): group
+            for group in groups
+        }
         results = {}
         while pending:
             [done], _ = ray.wait(list(pending), num_returns=1)
-            trial = pending.pop(done)
-            result = results[trial.run_dir] = ray.get(done)
-            print(
-                f"  {trial.run_dir.name}: return {result['mean_return']:.3f} "
-                f"({result['seconds']:.0f} s); {len(pending)} left"
-            )
+            group = pending.pop(done)
+            for trial, result in zip(group, ray.get(done), strict=True):
+                results[trial.run_dir] = result
+                print(
+                    f"  {trial.run_dir.name}: return {result['mean_return']:.3f} "
+                    f"({result['seconds']:.0f} s, {len(group)} seeds together); "
+                    f"{len(pending)} tasks left"
+                )
     finally:
         ray.shutdown()
     ordered = [results[t.run_dir] for t in trials]
@@ -208,6 +245,7 @@ def write_results(output: Path, trials: list[Trial], results: list[dict[str, Any
             "std_return": r["std_return"],
             "memory_score": r["memory_score"],
             "seconds": r["seconds"],
+            "seeds_together": r["seeds_together"],
             "run_dir": str(t.run_dir),
         }
         for t, r in zip(trials, results, strict=True)

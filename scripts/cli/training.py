@@ -12,6 +12,8 @@ from: ``resume`` then starts it again from scratch with its ``config.yaml``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import gymnasium as gym
@@ -86,21 +88,33 @@ def resume(run_dir: str | Path, progress_bar: bool = True) -> BaseAgent:
     run = RunDirectory(Path(run_dir))
     config = load_run_config(run.root)
     with run.lock("train --resume"):
-        if not run.checkpoint.is_file():
-            for name in PARTIAL_ARTEFACTS:
-                (run.root / name).unlink(missing_ok=True)
-            for events in run.root.glob("events.out.tfevents.*"):
-                events.unlink()
-            print(f"{run.root} has no checkpoint yet: training it from scratch", file=sys.stderr)
-            return _train_new(build_agent(config), config, run, progress_bar, None)
-        try:
-            agent = agent_class(config.agent).load_training_state(
-                run.checkpoint, make_env(config), device=config.device
-            )
-        except ValueError as error:  # includes UnsafeFileError: a file we did not write
-            raise ConfigError(str(error)) from None
-        agent.set_logger(run.logger(resume_step=agent.num_timesteps))
-        return _learn(agent, config, run, agent.remaining_timesteps, progress_bar, False, None)
+        _, finish = prepare_resume(run, config)
+        return finish(progress_bar=progress_bar)
+
+
+def prepare_resume(
+    run: RunDirectory, config: RunConfig
+) -> tuple[BaseAgent, Callable[..., BaseAgent]]:
+    """For a run whose lock the caller holds: the agent that continues it (loaded from its
+    checkpoint, or new when it has none: its partial files are then removed) and the call
+    ``finish(progress_bar=...)`` that trains it to the end and writes its final files."""
+    if not run.checkpoint.is_file():
+        for name in PARTIAL_ARTEFACTS:
+            (run.root / name).unlink(missing_ok=True)
+        for events in run.root.glob("events.out.tfevents.*"):
+            events.unlink()
+        print(f"{run.root} has no checkpoint yet: training it from scratch", file=sys.stderr)
+        agent = build_agent(config)
+        return agent, partial(_train_new, agent, config, run, callback=None)
+    try:
+        agent = agent_class(config.agent).load_training_state(
+            run.checkpoint, make_env(config), device=config.device
+        )
+    except ValueError as error:  # includes UnsafeFileError: a file we did not write
+        raise ConfigError(str(error)) from None
+    agent.set_logger(run.logger(resume_step=agent.num_timesteps))
+    steps = agent.remaining_timesteps
+    return agent, partial(_learn, agent, config, run, steps, reset=False, callback=None)
 
 
 def _learn(
