@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from stateful_rl.bench import encoders as bench_encoders
+from stateful_rl.claims.tracking import VisibilityGatedHead
 from stateful_rl.report import encoder_gradients
 
 
@@ -40,13 +41,14 @@ def test_bench_tracking_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
         assert r["ratio_visible"] == pytest.approx(
             r["mse_visible"] / kalman[r["dim"]]["mse_visible"]
         )
-    assert all(k["ratio_occluded"] == k["ratio_visible"] == 1.0 for k in kalman.values())
+    for k in kalman.values():  # the reference tracks: inputs and targets have unit variance
+        assert k["mse_visible"] < k["mse_occluded"] < 0.1
     assert "| 2 | ESN N=1000 gated |" in capsys.readouterr().out
 
 
 def test_visibility_gated_head_switches_weights() -> None:
     """``[z, v z]``: the flag ``v`` (last entry of ``z``) adds a second weight matrix."""
-    head = bench_encoders.VisibilityGatedHead(3, 1)
+    head = VisibilityGatedHead(3, 1)
     hidden, seen = torch.tensor([[0.5, -1.0, 0.0]]), torch.tensor([[0.5, -1.0, 1.0]])
     w, b = head.weight.detach(), head.bias.detach()
     torch.testing.assert_close(head(hidden), hidden @ w[:, :3].T + b)
