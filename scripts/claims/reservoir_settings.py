@@ -34,9 +34,9 @@ CLAIM = (
     "slower the series, the smaller the best leak rate, as the slide says. Size: no rule of "
     '"as large as you can afford": on Mackey-Glass with 2 000 training steps a few hundred '
     "units are best and 20 000 are worse, while recalling many inputs still gains at 3 000 "
-    "units. Inputs: the more input channels, the larger the error at every size (ESNs suit "
-    "low-dimensional input), and the bigger the reservoir must be (a harder problem needs a "
-    "bigger reservoir)."
+    "units. Inputs: recalling 30 input channels is far worse than recalling one at every "
+    "size (ESNs suit low-dimensional input), and only the largest reservoirs start to manage "
+    "it (a harder problem needs a bigger reservoir)."
 )
 RIDGES = (1e-8, 1e-6, 1e-4, 1e-2, 1.0)
 LINEAR, ABRUPT = "linear u(t−3)", "abrupt sign(u(t−1))"  # the nonlinearity sweep's targets

@@ -211,7 +211,7 @@ def render_gradients(evidence: dict[str, Any], verdict: Verdict, figures: Path) 
         lags = np.arange(1, len(run["norms"]) + 1)
         ax.semilogy(lags, run["norms"], color=f"C{i}", label=f"|λ| = {modulus}")
         anchor = run["norms"][19]  # the fit starts at lag 20
-        ax.semilogy(lags, anchor * modulus ** (lags - 20.0), color=f"C{i}", ls=":", lw=1)
+        ax.semilogy(lags, anchor * modulus ** (lags - 20.0), "k:", lw=1)
     ax.set(xlabel="lag k", ylabel="‖∂r_T/∂r_{T−k}‖", title="(a) linear RNN; dotted: |λ|^k")
     ax.legend(fontsize=7)
     ax = axes[0, 1]
@@ -613,9 +613,9 @@ def render_linear_esn(evidence: dict[str, Any], verdict: Verdict, figures: Path)
 def render_settings(evidence: dict[str, Any], verdict: Verdict, figures: Path) -> Rendered:
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     nonlin = evidence["nonlinearity"]
-    for ax, key, label in (
-        (axes[0, 0], "input_scaling", "input scaling (ρ 0.9)"),
-        (axes[0, 1], "spectral_radius", "spectral radius (input scaling 1)"),
+    for ax, key, label, title in (
+        (axes[0, 0], "input_scaling", "input scaling (ρ 0.9)", "(a) input weights"),
+        (axes[0, 1], "spectral_radius", "spectral radius (input scaling 1)", "(b) spectral radius"),
     ):
         xs = list(nonlin[key])
         for target in next(iter(nonlin[key].values())):
@@ -624,7 +624,7 @@ def render_settings(evidence: dict[str, Any], verdict: Verdict, figures: Path) -
             xscale="log" if key == "input_scaling" else "linear",
             xlabel=label,
             ylabel="test NRMSE",
-            title=f"({'a' if key == 'input_scaling' else 'b'}) nonlinearity and memory, N = 300",
+            title=f"{title}: nonlinear and memory targets, N = 300",
         )
         ax.legend(fontsize=8)
     ax = axes[0, 2]
