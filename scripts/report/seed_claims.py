@@ -798,7 +798,7 @@ def agents_section(saved_runs: Path, figures: Path) -> tuple[Verdict, Rendered]:
         "trained here, not a proven best memoryless policy. NFQ rows saved by "
         f"{commands}; {nfq['settings']['common']}. ESN-NFQ: {nfq['settings']['esn-nfq']}. "
         f"Feed-forward NFQ: {nfq['settings']['nfq']}. `tests/claims/test_agents_claim.py` "
-        "trains both agents from scratch (3 seeds, 15 000 steps; `-m slow`)."
+        "trains both agents from scratch (3 seeds, 30 000 steps; `-m slow`)."
     )
     return verdict, (table, ["claim8_agents.png"], setup)
 
