@@ -110,22 +110,24 @@ class ElmanEncoder(StateEncoder):
         input_dim: int,
         b: np.ndarray | torch.Tensor | None = None,
         activation: Activation = "linear",
+        dtype: torch.dtype = torch.float32,
     ) -> ElmanEncoder:
         """Forward Euler of ``dr/dt = A r + B x``: ``W_rec = I + Δt A``, ``W_in = Δt B``.
 
         ``a``: ``[N, N]``; ``b``: ``[N, input_dim]`` (random init when ``None``); ``dt`` in
-        the time unit of ``A``. With ``σ`` linear the encoder *is* the discretised system.
+        the time unit of ``A``; weights in ``dtype`` (float64 reproduces a float64 Euler
+        integration to rounding). With ``σ`` linear the encoder *is* the discretised system.
         """
-        a = torch.as_tensor(a, dtype=torch.float32)
+        a = torch.as_tensor(a, dtype=dtype)
         if a.dim() != 2 or a.shape[0] != a.shape[1]:
             raise ValueError(f"A must be a square matrix, got shape {tuple(a.shape)}")
-        if dt <= 0:
-            raise ValueError(f"dt must be > 0, got {dt}")
-        encoder = cls(input_dim, a.shape[0], activation=activation)
+        if not dt > 0 or not np.isfinite(dt):
+            raise ValueError(f"dt must be finite and > 0, got {dt}")
+        encoder = cls(input_dim, a.shape[0], activation=activation).to(dtype)
         with torch.no_grad():
-            encoder.w_rec.copy_(torch.eye(a.shape[0]) + dt * a)
+            encoder.w_rec.copy_(torch.eye(a.shape[0], dtype=dtype) + dt * a)
             if b is not None:
-                b = torch.as_tensor(b, dtype=torch.float32)
+                b = torch.as_tensor(b, dtype=dtype)
                 if tuple(b.shape) != (a.shape[0], input_dim):
                     raise ValueError(
                         f"B must have shape {(a.shape[0], input_dim)}, got {tuple(b.shape)}"

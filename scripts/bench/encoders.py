@@ -1,4 +1,4 @@
-"""Benchmarks of the state encoders (issue 4); prints markdown tables, saves JSON.
+"""Benchmarks of the state encoders; prints markdown tables, saves JSON.
 
     python -m stateful_rl.bench.encoders tracking   # occluded tracking, MSE ÷ Kalman filter
     python -m stateful_rl.bench.encoders mackey     # Mackey-Glass τ=17 vs reservoirpy
@@ -30,21 +30,19 @@ from torch import nn
 
 from stateful_rl.adapters import FORCE_FALLBACK_VARIABLE, forget_fast_paths
 from stateful_rl.agents.optim import ClippedAdam
+from stateful_rl.claims.tracking import (
+    POSITION_STD,
+    TRAINED,
+    masked_mse,
+    predict,
+    tracking_data,
+    train_encoder,
+)
 from stateful_rl.datasets import mackey_glass
 from stateful_rl.encoders import EchoStateEncoder, StateEncoder, make_encoder
 from stateful_rl.encoders.ridge import RidgeReadout, encode_in_chunks, gated_features
 
 # ---------------------------------------------------------------- 1. occluded tracking
-PROCESS_NOISE = 0.01  # velocity noise per step: the target stays predictable while hidden
-POSITION_STD = 0.25  # ≈ standard deviation of the oscillator's position (both dims)
-VISIBLE_WEIGHT = 30.0
-TRAINED = {  # name: (kind, kwargs, updates), in the order they run
-    "per-frame": ("feedforward", {"hidden_sizes": (64, 64)}, 3000),
-    "LSTM": ("lstm", {"hidden_size": 64}, 10_000),
-    "GRU": ("gru", {"hidden_size": 64}, 8000),
-    "frame-stack(4)": ("framestack", {"k": 4, "hidden_sizes": (64, 64)}, 3000),
-    "Elman": ("elman", {"hidden_size": 64, "leading_eigenvalue": 0.95}, 15_000),
-}
 ESN = {"leak_rate": 0.3, "spectral_radius": 0.95, "input_connectivity": 1.0}
 # input scaling of each position coordinate (unit POSITION_STD) and of the visible flag
 # (one scaling for both: N=1000 occluded 1.85× instead of 1.58× on 512 sequences); leak
@@ -66,94 +64,6 @@ FLOORS = {  # occluded-step MSE ÷ Kalman (≤), visible (≤); per-frame: occlu
     "ESN N=1000 gated": (2.0, None),
     "ESN N=5000": (1.5, None),
 }
-
-
-def tracking_data(
-    dim: int, sequences: int, steps: int, seed: int, unit: float = 1.0
-) -> dict[str, np.ndarray]:
-    """Oscillator sequences of OccludedTracking-v0 (default occluders, ≈ 43% occluded):
-    inputs ``[seen position, visible]``, targets the true positions, Kalman estimates.
-
-    Positions are in units of ``unit`` (``POSITION_STD``: inputs and targets of unit
-    variance, which trains faster; MSE ratios to the Kalman filter do not depend on it).
-    """
-    # scripts layer: envs may be imported
-    from stateful_rl.envs.registration import TRACKING_V0
-    from stateful_rl.envs.tracking import TrackingTask
-
-    task = TrackingTask(**TRACKING_V0, dim=dim, dynamics="oscillator", process_noise=PROCESS_NOISE)
-    states, seen, visible = task.simulate(steps, sequences, seed=seed)
-    filtered, _ = task.kalman_filter().filter(seen, visible)
-    return {
-        "x": np.concatenate([seen / unit, visible[..., None]], axis=-1).astype(np.float32),
-        "y": (states[..., :dim] / unit).astype(np.float32),
-        "visible": visible,
-        "kalman": filtered[..., :dim] / unit,
-    }
-
-
-def masked_mse(pred: np.ndarray, data: dict[str, np.ndarray]) -> tuple[float, float]:
-    """MSE of ``pred[T, B, dim]`` on occluded and on visible steps."""
-    err = ((pred - data["y"]) ** 2).sum(-1)
-    return float(err[~data["visible"]].mean()), float(err[data["visible"]].mean())
-
-
-class VisibilityGatedHead(nn.Linear):
-    """Linear readout of ``[z, v z]`` for ``z = [features, x]`` whose last entry ``v`` is the
-    visibility flag: one linear map cannot switch between filtering the observation and
-    extrapolating while hidden; the multiplicative flag lets it (as the gated ESN readout).
-
-    ``z[..., D]`` -> ``y[..., O]``.
-    """
-
-    def __init__(self, in_features: int, out_features: int) -> None:
-        super().__init__(2 * in_features, out_features)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return super().forward(gated_features(z, z[..., -1:]))
-
-
-def train_encoder(
-    encoder: StateEncoder, data: dict[str, np.ndarray], updates: int, batch: int = 32, seed: int = 0
-) -> nn.Module:
-    """Fit encoder + :class:`VisibilityGatedHead` on ``[features, x]`` to the true positions;
-    returns the head.
-
-    Loss: MSE on occluded steps + ``VISIBLE_WEIGHT`` × MSE on visible steps (the visible
-    errors are ~60× smaller and would otherwise get no attention); Adam 3e-3 with cosine
-    decay to 0, gradient-norm clip 1, random mini-batches of whole sequences.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    x, y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
-    visible = torch.from_numpy(data["visible"]).unsqueeze(-1)
-    head = VisibilityGatedHead(encoder.features_dim + x.shape[-1], y.shape[-1])
-    params = [*encoder.parameters(), *head.parameters()]
-    optimiser = torch.optim.Adam(params, lr=3e-3)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, updates)
-    starts = torch.zeros(x.shape[0], batch, dtype=torch.bool)
-    starts[0] = True
-    for _ in range(updates):
-        idx = torch.randint(x.shape[1], (batch,), generator=generator)
-        features, _ = encoder(x[:, idx], encoder.initial_state(batch), starts)
-        err = (head(torch.cat([features, x[:, idx]], -1)) - y[:, idx]).pow(2).sum(-1, keepdim=True)
-        seen = visible[:, idx]
-        loss = err[~seen].mean() + VISIBLE_WEIGHT * err[seen].mean()
-        optimiser.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, 1.0)
-        optimiser.step()
-        schedule.step()
-    return head
-
-
-@torch.no_grad()
-def predict(
-    encoder: StateEncoder, readout: Callable, data: dict[str, np.ndarray], **kw
-) -> np.ndarray:
-    """Predictions ``[T, B, dim]`` of ``readout(features, x)`` over the test sequences."""
-    x = torch.from_numpy(data["x"])
-    outs = [readout(f, c) for c, f in encode_in_chunks(encoder, x, chunk_size=x.shape[0], **kw)]
-    return torch.cat(outs).numpy()
 
 
 def esn_readout_inputs(gated: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

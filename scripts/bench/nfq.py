@@ -46,13 +46,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.agents import DQN
-from stateful_rl.agents.base import BaseAgent
 from stateful_rl.agents.nfq import NFQ
-from stateful_rl.agents.recurrent_nfq import RecurrentNFQ
 from stateful_rl.agents.replay import TransitionBatch
-
-FRESH_SEEDS = 7_000_000 + np.arange(100)
-NOVEL = "stateful_rl/CartPoleNoVel-v0"
+from stateful_rl.claims.agents import NOVEL_AGENTS, first_reaching, kept_and_final, run_novel
 
 
 class CartPoleCost(gym.Wrapper):
@@ -100,22 +96,6 @@ class StopRule(BaseCallback):
         return self.max_episodes is None or self.model.n_episodes < self.max_episodes
 
 
-def first_reaching(history: list[tuple[int, float, float]], threshold: float) -> int | None:
-    """The first env step whose evaluation mean reached ``threshold`` (None: never)."""
-    return next((step for step, mean, _ in history if mean >= threshold), None)
-
-
-def fresh_score(agent: BaseAgent) -> float:
-    """Mean return of the greedy policy over the 100 fresh evaluation episodes."""
-    return float(agent.evaluate(FRESH_SEEDS)[0].mean())
-
-
-def kept_and_final(agent: BaseAgent) -> dict[str, float]:
-    final = fresh_score(agent)
-    agent.restore_best()
-    return {"final": final, "kept": fresh_score(agent)}
-
-
 # ----------------------------------------------------------------------------- tasks
 CARTPOLE_VARIANTS: dict[str, dict[str, Any]] = {
     "paper": {},
@@ -154,33 +134,6 @@ def run_mountaincar(seed: int, max_episodes: int) -> dict[str, Any]:
     agent.learn(max_episodes * 200, callback=StopRule(0.9, max_episodes))
     success = max(mean for _, mean, _ in agent.eval_history)
     return {"episodes": agent.n_episodes, "collected": agent.num_timesteps, "success": success}
-
-
-NOVEL_AGENTS: dict[str, Callable[..., BaseAgent]] = {
-    # the paper's network; the same episode schedule as the recurrent agents
-    "nfq": lambda **kw: NFQ(NOVEL, random_episodes=1, greedy_episodes=5, greedy_epsilon=0.1, **kw),
-    # 300-unit reservoir, linear Q-head solved in closed form at every iteration
-    "esn-nfq": lambda **kw: RecurrentNFQ(
-        NOVEL,
-        encoder="esn",
-        net_arch=(),
-        normalize_obs=True,
-        encoder_kwargs={"units": 300, "leak_rate": 0.5},
-        **kw,
-    ),
-    "gru-nfq": lambda **kw: RecurrentNFQ(
-        NOVEL, encoder="gru", normalize_obs=True, encoder_kwargs={"hidden_size": 16}, **kw
-    ),
-}
-
-
-def run_novel(seed: int, agent_name: str, steps: int) -> dict[str, Any]:
-    agent = NOVEL_AGENTS[agent_name](
-        seed=seed, eval_freq=2_000, n_eval_episodes=10, objective="reward"
-    )
-    agent.learn(steps)
-    reached = first_reaching(agent.eval_history, 400.0)
-    return {"collected": agent.num_timesteps, "first_400": reached, **kept_and_final(agent)}
 
 
 def run_dqn(seed: int, steps: int) -> dict[str, Any]:

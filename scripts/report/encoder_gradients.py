@@ -27,9 +27,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from torch import nn
 
-from stateful_rl.encoders import ElmanEncoder, LSTMEncoder, StateEncoder
+from stateful_rl.claims.gradients import train_recall
+from stateful_rl.encoders import ElmanEncoder, LSTMEncoder
 from stateful_rl.encoders.diagnostics import gradient_norms_through_time, recurrent_eigenvalues
 
 MODULI = (0.8, 0.95, 1.05, 1.3)
@@ -76,34 +76,6 @@ def cliff_panel(w: float = 3.0, steps: int = 50, target: float = -1.5) -> dict[s
     loss = (r - target) ** 2
     (grad,) = torch.autograd.grad(loss.sum(), b)
     return {"b": b.tolist(), "loss": loss.tolist(), "grad": grad.abs().tolist()}
-
-
-def train_recall(
-    encoder: StateEncoder, clip: float | None, steps: int, lag: int = 20
-) -> list[float]:
-    """Loss per update of encoder + linear head recalling at step ``lag`` the value of step 0
-    (SGD, lr 0.05; ``clip``: max gradient norm or None)."""
-    generator = torch.Generator().manual_seed(1)
-    head = nn.Linear(encoder.features_dim, 1)
-    params = [*encoder.parameters(), *head.parameters()]
-    optimiser = torch.optim.SGD(params, lr=0.05)
-    starts = torch.zeros(lag + 1, 32, dtype=torch.bool)
-    starts[0] = True
-    losses = []
-    for _ in range(steps):
-        value = torch.rand(32, 1, generator=generator) * 2 - 1
-        x = torch.zeros(lag + 1, 32, 1)
-        x[0] = value
-        x[1:] = torch.randn(lag, 32, 1, generator=generator) * 0.1
-        features, _ = encoder(x, encoder.initial_state(32), starts)
-        loss = (head(features[-1]) - value).pow(2).mean()
-        optimiser.zero_grad()
-        loss.backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(params, clip)
-        optimiser.step()
-        losses.append(loss.item() if torch.isfinite(loss) else float("nan"))
-    return losses
 
 
 def training_panel(steps: int = 400) -> dict[str, list[float]]:

@@ -19,24 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stateful_rl.envs.salamander.cpg import LIMB_NAMES, N_BODY, N_SEGMENTS, SalamanderCPG
-
-
-def drive_ramp(duration: float, dt: float = 0.01, seed: int = 0) -> dict[str, np.ndarray]:
-    """Run one CPG under d(t) = 1 + 4 t / duration; arrays over time steps [T, ...]."""
-    if duration <= 0:
-        raise ValueError(f"duration must be > 0 s, got {duration}")
-    cpg = SalamanderCPG(n=1, dt=dt)
-    cpg.reset(np.random.default_rng(seed))
-    steps = round(duration / dt)
-    time = np.arange(steps) * dt
-    drive = 1.0 + 4.0 * time / duration
-    output, theta = np.zeros((steps, 20)), np.zeros((steps, 20))
-    for k, d in enumerate(drive):
-        cpg.set_drive(d, d)
-        cpg.step()
-        output[k], theta[k] = cpg.output[0], cpg.theta[0]
-    return {"time": time, "drive": drive, "output": output, "theta": theta}
+from stateful_rl.claims.cpg_gaits import drive_ramp
+from stateful_rl.envs.salamander.cpg import LIMB_NAMES, N_BODY, N_SEGMENTS
 
 
 def save_figure(run: dict[str, np.ndarray], path: Path) -> None:

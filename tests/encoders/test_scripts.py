@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from stateful_rl.bench import encoders as bench_encoders
+from stateful_rl.claims.tracking import VisibilityGatedHead
 from stateful_rl.report import encoder_gradients
 
 
@@ -40,13 +41,14 @@ def test_bench_tracking_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
         assert r["ratio_visible"] == pytest.approx(
             r["mse_visible"] / kalman[r["dim"]]["mse_visible"]
         )
-    assert all(k["ratio_occluded"] == k["ratio_visible"] == 1.0 for k in kalman.values())
+    for k in kalman.values():  # the reference tracks: inputs and targets have unit variance
+        assert k["mse_visible"] < k["mse_occluded"] < 0.1
     assert "| 2 | ESN N=1000 gated |" in capsys.readouterr().out
 
 
 def test_visibility_gated_head_switches_weights() -> None:
     """``[z, v z]``: the flag ``v`` (last entry of ``z``) adds a second weight matrix."""
-    head = bench_encoders.VisibilityGatedHead(3, 1)
+    head = VisibilityGatedHead(3, 1)
     hidden, seen = torch.tensor([[0.5, -1.0, 0.0]]), torch.tensor([[0.5, -1.0, 1.0]])
     w, b = head.weight.detach(), head.bias.detach()
     torch.testing.assert_close(head(hidden), hidden @ w[:, :3].T + b)
@@ -71,5 +73,5 @@ def test_encoder_gradients_figure(tmp_path: Path) -> None:
     assert out.stat().st_size > 10_000
     vanishing, exploding = data["gradients"]["Elman |λ|=0.8"], data["gradients"]["Elman |λ|=1.3"]
     assert vanishing[-1] < 1e-3 * vanishing[0] and exploding[-1] > vanishing[-1] * 1e3
-    clipped = data["training"]["Elman |λ|=1.3, clip=1.0"]
+    clipped = data["training"]["Elman |λ|=1.5, clip=1.0"]
     assert max(clipped) < 1.0 and clipped[-1] < clipped[0]
