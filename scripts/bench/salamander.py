@@ -35,12 +35,18 @@ FINE = {"timestep": 0.002, "frame_skip": 20}  # the 2 ms reference, same control
 
 
 def constant_drive(
-    env_id: str, left: float, right: float, steps: int = 500, seed: int = 0, **kwargs
+    env_id: str,
+    left: float,
+    right: float,
+    steps: int = 500,
+    seed: int = 0,
+    control: str = "cpg",
+    **kwargs,
 ) -> tuple[float, float]:
-    """Hold CPG drives for ``steps`` control steps; return the centre of mass's mean speed
-    along +x after the first quarter (m/s) and its change of heading (deg, positive =
-    anticlockwise) from the second quarter to the last."""
-    env = gym.make(env_id, control="cpg", **kwargs)
+    """Hold CPG drives for ``steps`` control steps (``control`` "cpg" or "neural_cpg");
+    return the centre of mass's mean speed along +x after the first quarter (m/s) and its
+    change of heading (deg, positive = anticlockwise) from the second quarter to the last."""
+    env = gym.make(env_id, control=control, **kwargs)
     env.reset(seed=seed)
     positions = np.zeros((steps, 2))
     for k in range(steps):
