@@ -7,8 +7,9 @@ of those at 2 ms (``tests/test_salamander_physics`` checks it); 2 ms costs about
 
 Control: one action every ``frame_skip`` physics steps (8: a 40 ms control period, 25 Hz,
 the same as Gymnasium's ``Swimmer-v5``). With CPG control the Ijspeert network
-(``cpg.SalamanderCPG``) is integrated at ``cpg_dt`` (10 ms) inside the control period and
-the joint targets are updated after each CPG step.
+(``cpg.SalamanderCPG``, 2007; or the connectionist ``neural_cpg.NeuralSalamanderCPG``, 2001,
+for ``control="neural_cpg"``) is integrated at ``cpg_dt`` (10 ms) inside the control period
+and the joint targets are updated after each CPG step.
 """
 
 from __future__ import annotations
@@ -35,9 +36,14 @@ from stateful_rl.envs.salamander.model import (
     SalamanderBody,
     build_mjcf,
 )
+from stateful_rl.envs.salamander.neural_cpg import (
+    N_NEURONS,
+    NeuralMotorMap,
+    NeuralSalamanderCPG,
+)
 from stateful_rl.envs.salamander.water import WaterForces, WaterPhysics
 
-CONTROLS = ("cpg_discrete", "cpg", "joints")
+CONTROLS = ("cpg_discrete", "cpg", "joints", "neural_cpg", "neural_cpg_discrete")
 OBSERVATIONS = ("full", "partial")
 TURNS = ("left", "straight", "right")
 
@@ -67,7 +73,7 @@ class SalamanderEnv(gym.Env):
         reset_noise_scale: float = 0.05,
         body: SalamanderBody | None = None,
         arena: Arena | None = None,
-        motor_map: MotorMap | None = None,
+        motor_map: MotorMap | NeuralMotorMap | None = None,
         render_mode: str | None = None,
         width: int = 480,
         height: int = 360,
@@ -103,13 +109,16 @@ class SalamanderEnv(gym.Env):
         self.control_dt = frame_skip * timestep
         self.body = SalamanderBody() if body is None else body
         self.arena = Arena() if arena is None else arena
-        self.motor_map = MotorMap() if motor_map is None else motor_map
+        neural = control.startswith("neural_cpg")
+        if motor_map is None:
+            motor_map = NeuralMotorMap.fitted() if neural else MotorMap()
+        self.motor_map = motor_map
 
         xml, self.links = build_mjcf(self.body, self.arena, timestep)
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(self.model)
         self._attach_physics()
-        self.cpg = SalamanderCPG(n=1, dt=cpg_dt)
+        self.cpg = NeuralSalamanderCPG(n=1, dt=cpg_dt) if neural else SalamanderCPG(n=1, dt=cpg_dt)
         joints = [self.model.joint(name) for name in JOINT_NAMES]
         self._qpos_idx = np.array([j.qposadr[0] for j in joints])
         self._qvel_idx = np.array([j.dofadr[0] for j in joints])
@@ -125,15 +134,16 @@ class SalamanderEnv(gym.Env):
         self._inverse_quat = np.zeros(4)
 
         n_joints = len(JOINT_NAMES)
-        if control == "cpg_discrete":
+        if control.endswith("discrete"):
             self.action_space = spaces.Discrete(len(levels) * len(TURNS))
-        elif control == "cpg":
-            self.action_space = spaces.Box(0.0, BODY_DRIVE.d_high, shape=(2,), dtype=np.float32)
-        else:
+        elif control == "joints":
             self.action_space = spaces.Box(-1.0, 1.0, shape=(n_joints,), dtype=np.float32)
+        else:
+            self.action_space = spaces.Box(0.0, BODY_DRIVE.d_high, shape=(2,), dtype=np.float32)
         size = n_joints + 4 + self.task_observation_size
         if observation == "full":
-            size += n_joints + 1 + 6 + (3 * N_OSCILLATORS if control != "joints" else 0)
+            cpg_size = {"joints": 0, "cpg": 3 * N_OSCILLATORS, "cpg_discrete": 3 * N_OSCILLATORS}
+            size += n_joints + 1 + 6 + cpg_size.get(control, N_NEURONS)
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
 
         self.render_mode = render_mode
@@ -247,7 +257,7 @@ class SalamanderEnv(gym.Env):
                 raise ValueError(f"joint action must be 20 finite values in [-1, 1], got {a}")
             # Targets beyond [-1, 1] are clamped to the ctrlrange by MuJoCo itself.
             return None, self._ctrl_center + self._ctrl_half_range * a
-        if self.control == "cpg_discrete":
+        if self.control.endswith("discrete"):
             try:
                 k = operator.index(action)
             except TypeError:
@@ -279,9 +289,11 @@ class SalamanderEnv(gym.Env):
                 self._head_velocity,  # head linear velocity, head frame (m/s)
                 qvel[3:6],  # angular velocity, head frame (rad/s)
             ]
-            if self.control != "joints":
+            if self.control in ("cpg", "cpg_discrete"):
                 theta = self.cpg.theta[0]
                 parts += [np.cos(theta), np.sin(theta), self.cpg.r[0]]
+            elif self.control != "joints":
+                parts.append(self.cpg.output[0])  # neural CPG: firing rates
         parts.append(self._task_observation())
         return np.concatenate(parts)
 

@@ -11,17 +11,25 @@ class SalamanderSwimEnv(HeadingEnv):
     ## Description
     A 0.45 m, 20-actuator salamander (``model.SalamanderBody``) floats in a 0.3 m deep pool
     (``model.Arena``) under per-link drag and buoyancy (``water.WaterForces``), driven by
-    Ijspeert's CPG (``control="cpg"`` or ``"cpg_discrete"``) or directly through its joint
-    position targets (``control="joints"``). With the CPG, drives in (3, 5] give the
-    swimming gait: a travelling body wave, limbs folded back.
+    Ijspeert's 2007 phase-oscillator CPG (``control="cpg"`` or ``"cpg_discrete"``), by his
+    2001 connectionist CPG, a fitted rate-neuron network (``control="neural_cpg"`` or
+    ``"neural_cpg_discrete"``, ``neural_cpg.NeuralSalamanderCPG``), or directly through its
+    joint position targets (``control="joints"``). With either CPG, drives in (3, 5] give
+    the swimming gait: a travelling body wave, limbs folded back.
 
     ## Action space
     - ``"cpg"``: ``Box(0, 5, (2,))``, the left and right drives. Larger left than right
       drive turns the swimming animal left (anticlockwise seen from above; about +45° in
       15 s for drives 4.5/3.5); drives outside [0, 5] act through the CPG's saturation.
-    - ``"cpg_discrete"``: ``Discrete(3 × len(drive_levels))``; action ``a`` means drive
-      ``drive_levels[a // 3]`` and turn ``("left", "straight", "right")[a % 3]``, a turn
-      adding ``±turn_offset`` to the left drive and ``∓turn_offset`` to the right one.
+    - ``"neural_cpg"``: the same drives as tonic excitation of the connectionist CPG's
+      neurons: swimming at d >= 3.5, walking at d <= 2.5, the limbs fading out in between.
+      More drive on one side makes that side's motoneurons fire more, yet the animal turns
+      the other way round from the 2007 CPG: right when swimming (about −64° in 15 s for
+      drives 4.5/3.5), left when walking (a spin, +228° for 2.5/1.5).
+    - ``"cpg_discrete"``, ``"neural_cpg_discrete"``: ``Discrete(3 × len(drive_levels))``;
+      action ``a`` means drive ``drive_levels[a // 3]`` and turn
+      ``("left", "straight", "right")[a % 3]``, a turn adding ``±turn_offset`` to the left
+      drive and ``∓turn_offset`` to the right one.
     - ``"joints"``: ``Box(-1, 1, (20,))``, joint position targets scaled to each actuator's
       control range, in ``model.JOINT_NAMES`` order (8 spine joints, then LF, RF, LH, RH
       yaw/lift/knee).
@@ -37,7 +45,8 @@ class SalamanderSwimEnv(HeadingEnv):
     | 44 | head height (water surface at 0) | m |
     | 45–47 | head linear velocity, head frame | m/s |
     | 48–50 | head angular velocity, head frame | rad/s |
-    | 51–110 | CPG state: cos θ, sin θ, r of the 20 oscillators (CPG control only) | –, rad |
+    | 51–110 | CPG state: cos θ, sin θ, r of the 20 oscillators (``cpg*`` only) | –, rad |
+    | 51–122 | neural CPG state: firing rates of the 72 neurons (``neural_cpg*`` only) | – |
     | last 2 | cos, sin of the heading target in the head frame | – |
 
     ``observation="partial"``: joint angles, head quaternion and the heading target only
