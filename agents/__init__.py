@@ -1,25 +1,21 @@
 """Value-based agents: NFQ and the DQN family, feed-forward and recurrent.
 
-``AGENTS`` maps the CLI names to constructors ``f(env, **kwargs) -> agent``.
+Importing this package registers the ``stateful_rl/...`` environment ids too, so that
+``DQN("stateful_rl/OccludedCatch-v0")`` and ``gym.make_vec("stateful_rl/...")`` work after
+``from stateful_rl.agents import ...`` alone. ``AGENTS`` maps the command line's agent names
+to :class:`~stateful_rl.agents.registry.NamedAgent` entries.
 """
 
-from collections.abc import Callable
-
-from stateful_rl.agents.base import AgentConfig, BaseAgent
+import stateful_rl.envs  # noqa: F401  (registers the environment ids)
+from stateful_rl.agents.base import BaseAgent
+from stateful_rl.agents.config import AgentConfig
 from stateful_rl.agents.dqn import DQN, DQNConfig
 from stateful_rl.agents.nfq import NFQ, NFQConfig
-from stateful_rl.agents.recurrent_dqn import RecurrentDQN, RecurrentDQNConfig, esn_dqn
-from stateful_rl.agents.recurrent_nfq import RecurrentNFQ, RecurrentNFQConfig, esn_nfq
+from stateful_rl.agents.policies import RecurrentQNetwork
+from stateful_rl.agents.recurrent_dqn import RecurrentDQN, RecurrentDQNConfig
+from stateful_rl.agents.recurrent_nfq import RecurrentNFQ, RecurrentNFQConfig
+from stateful_rl.agents.registry import AGENTS, NamedAgent, esn_dqn, esn_nfq
 from stateful_rl.agents.replay import ReplayBuffer, SequenceBatch, TransitionBatch
-
-AGENTS: dict[str, Callable[..., BaseAgent]] = {
-    "dqn": DQN,
-    "recurrent-dqn": RecurrentDQN,
-    "esn-dqn": esn_dqn,
-    "nfq": NFQ,
-    "recurrent-nfq": RecurrentNFQ,
-    "esn-nfq": esn_nfq,
-}
 
 __all__ = [
     "AGENTS",
@@ -29,10 +25,12 @@ __all__ = [
     "BaseAgent",
     "DQNConfig",
     "NFQConfig",
+    "NamedAgent",
     "RecurrentDQN",
     "RecurrentDQNConfig",
     "RecurrentNFQ",
     "RecurrentNFQConfig",
+    "RecurrentQNetwork",
     "ReplayBuffer",
     "SequenceBatch",
     "TransitionBatch",

@@ -22,8 +22,9 @@ How a new agent subclasses :class:`BaseAgent` (DQN, RecurrentDQN and NFQ do this
 4. Implement ``_greedy_actions(obs[N, F], state, episode_start[N])`` returning greedy
    actions ``[N]`` (long tensor) and the next state; it runs under ``torch.no_grad``
    (``episode_start`` is None for agents that are not recurrent).
-   Recurrent agents also override ``_initial_state(n)`` and ``_record_actions`` and set
-   ``recurrent = True``.
+   Recurrent agents set ``recurrent = True`` and hold their Q-function as ``self.policy``,
+   a :class:`~stateful_rl.agents.policies.RecurrentQNetwork`, whose state (encoder state
+   and previous action) ``predict`` and ``learn`` carry between steps.
 5. Implement ``_after_step(before)``: called after every vector step of ``learn`` with
    the step count before it; train there (``self.num_timesteps``, :func:`multiples_crossed`,
    ``self._check_finite(loss)``) and set ``self.exploration_rate`` (ε of the ε-greedy
@@ -35,25 +36,24 @@ observation normalisation, NaN stop, save/load) comes from the base class.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
 import io
 import json
 import math
 import os
-import random
 import sys
-import tempfile
 import time
 import typing
 import zipfile
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Iterator
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-import cloudpickle
 import gymnasium as gym
 import numpy as np
 import torch
@@ -64,7 +64,20 @@ from stable_baselines3.common.utils import get_device, set_random_seed
 from torch import nn
 from tqdm.auto import tqdm
 
+from stateful_rl.agents.config import AgentConfig
+from stateful_rl.agents.env_replay import ActionLog
 from stateful_rl.agents.evaluation import evaluate_episodes, make_eval_vector_env
+from stateful_rl.agents.persistence import (
+    UnsafeFileError,
+    check_archive,
+    check_finite_tensors,
+    decode,
+    encode,
+    global_rng_state,
+    load_tensors,
+    set_global_rng_state,
+    write_atomic,
+)
 from stateful_rl.agents.replay import ReplayBuffer
 from stateful_rl.agents.spaces import (
     check_action_space,
@@ -79,21 +92,9 @@ State = tuple[torch.Tensor, ...] | None
 EnvLike = gym.Env | gym.vector.VectorEnv | str
 CallbackLike = BaseCallback | list[BaseCallback] | Callable[[dict, dict], bool] | None
 FORMAT_VERSION = 1
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename (readers never see half)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a saved file is an ordinary one
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TORCH_NUM_THREADS")
+NORMALIZED_CLIP = 10.0  # normalised observations are clipped to ±this (as SB3's VecNormalize)
+TRAINING_STATE_FORMAT = "stateful_rl.training_state"
 
 
 def multiples_crossed(interval: int, before: int, after: int) -> int:
@@ -101,58 +102,71 @@ def multiples_crossed(interval: int, before: int, after: int) -> int:
     return after // interval - before // interval if interval > 0 else 0
 
 
-@dataclass
-class AgentConfig:
-    """Hyper-parameters every agent has.
+def learning_threads(threads: int | str | None) -> int | None:
+    """The torch thread count ``learn`` runs with: ``"auto"`` is 1 unless the user set one
+    through ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``/``TORCH_NUM_THREADS`` (then None: keep
+    torch's setting); None keeps torch's setting; a number is used as it is."""
+    if threads == "auto":
+        chosen = any(os.environ.get(v) for v in THREAD_VARIABLES)
+        return None if chosen else 1
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):  # fmt: skip
+        raise ValueError(f"threads must be 'auto', None or an int >= 1, got {threads!r}")
+    return threads
 
-    normalize_obs: standardise observations with running mean/std (clipped to ±10); the
-        statistics are saved with the agent.
-    eval_freq: env steps between evaluations that keep the best model (0: no evaluation).
-    n_eval_episodes: episodes per evaluation, each with a fresh seed.
-    """
 
-    normalize_obs: bool = False
-    eval_freq: int = 0
-    n_eval_episodes: int = 10
-
-    def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for f in fields(self):
-            value, kind = getattr(self, f.name), hints[f.name]
-            origin = typing.get_origin(kind)
-            if origin is tuple and isinstance(value, list | tuple):
-                value = tuple(value)
-            elif kind is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            base = origin or kind
-            if base in (int, float, bool, str, tuple, dict) and (
-                not isinstance(value, base) or (base is int and isinstance(value, bool))
-            ):
-                raise ValueError(f"{type(self).__name__}.{f.name} must be {kind}, got {value!r}")
-            object.__setattr__(self, f.name, value)
-        for name in ("eval_freq",):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{type(self).__name__}.{name} must be >= 0")
-        if self.n_eval_episodes < 1:
-            raise ValueError(f"{type(self).__name__}.n_eval_episodes must be >= 1")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> AgentConfig:
-        """Build from a mapping; an unknown key raises a ``ValueError`` naming the allowed ones."""
-        allowed = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"unknown {cls.__name__} key(s) {unknown}; allowed: {', '.join(allowed)}"
-            )
-        return cls(**values)
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads (None: unchanged), then restore."""
+    before = torch.get_num_threads()
+    if threads is not None and threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 class BaseAgent(ABC):
-    """Shared machinery of the value-based agents (see the module docstring)."""
+    """Shared machinery of the value-based agents (see the module docstring).
+
+    Constructor keywords besides the hyper-parameters (the fields of ``config_class``, also
+    accepted as keyword arguments): ``device`` ("auto": CUDA when present), ``seed``,
+    ``verbose``, ``tensorboard_log`` (a folder: CSV and TensorBoard logs), ``eval_env`` (an
+    env, id or factory for the evaluations that keep the best model; default: built like
+    the training env), ``observation_space``/``action_space`` (an agent without an env),
+    ``threads`` (torch threads while ``learn`` runs: "auto" is one thread, which for these
+    small networks is faster than several on a busy machine, unless ``OMP_NUM_THREADS`` or
+    a similar variable says otherwise; None keeps torch's own setting; the setting is
+    restored when ``learn`` returns).
+    """
 
     config_class: ClassVar[type[AgentConfig]] = AgentConfig
     recurrent: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give each agent class a signature listing its hyper-parameters (``help(DQN)``,
+        ``inspect.signature``), generated from its config dataclass."""
+        super().__init_subclass__(**kwargs)
+        own = list(inspect.signature(BaseAgent.__init__).parameters.values())[1:-1]
+        hints = typing.get_type_hints(cls.config_class)
+        hyper = [
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=f.default if f.default is not MISSING else f.default_factory(),
+                annotation=hints[f.name],
+            )
+            for f in fields(cls.config_class)
+        ]
+        cls.__signature__ = inspect.Signature(own + hyper)  # type: ignore[attr-defined]
+
+    @classmethod
+    def constructor_keywords(cls) -> list[str]:
+        """Keyword arguments of the constructor that are not hyper-parameters."""
+        parameters = list(inspect.signature(BaseAgent.__init__).parameters.values())
+        return [p.name for p in parameters[1:-1]]
 
     def __init__(
         self,
@@ -166,8 +180,10 @@ class BaseAgent(ABC):
         eval_env: EnvLike | Callable[[], gym.Env] | None = None,
         observation_space: gym.Space | None = None,
         action_space: gym.Space | None = None,
+        threads: int | str | None = "auto",
         **hyper_parameters: Any,
     ) -> None:
+        self.threads = learning_threads(threads)
         if config is None:
             config = {}
         if isinstance(config, AgentConfig):
@@ -210,6 +226,7 @@ class BaseAgent(ABC):
         self._sync_obs_stats()
         if env is not None:
             self.set_env(env)
+            self.replay_buffer = self._make_replay_buffer(self.env.num_envs)  # sized up front
 
     # ----------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -245,15 +262,16 @@ class BaseAgent(ABC):
         """:meth:`_normalize` for numpy observations on CPU."""
         if self._obs_shift is None:
             return flat
-        return np.clip((flat - self._obs_shift.numpy()) / self._obs_scale.numpy(), -10.0, 10.0)
+        normalized = (flat - self._obs_shift.numpy()) / self._obs_scale.numpy()
+        return np.clip(normalized, -NORMALIZED_CLIP, NORMALIZED_CLIP)
 
     def _initial_state(self, n: int) -> State:
         """The agent's state at an episode start for ``n`` envs (None: stateless)."""
-        return None
+        return self.policy.initial_state(n, self.device) if self.recurrent else None
 
     def _record_actions(self, state: State, actions: torch.Tensor) -> State:
         """The state after ``actions[N]`` were taken (recurrent agents remember them)."""
-        return state
+        return self.policy.record_actions(state, actions) if self.recurrent else state
 
     # ----------------------------------------------------------------- environments
     @staticmethod
@@ -310,10 +328,22 @@ class BaseAgent(ABC):
         return self._normalize(obs)
 
     def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
-        """Apply the running observation normalisation (identity when it is off)."""
+        """Apply the running observation normalisation (identity when it is off), in place."""
         if self._obs_shift is None:
             return obs
-        return ((obs - self._obs_shift) / self._obs_scale).clamp_(-10.0, 10.0)
+        return ((obs - self._obs_shift) / self._obs_scale).clamp_(-NORMALIZED_CLIP, NORMALIZED_CLIP)
+
+    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        """What the networks read for flat observations ``obs[..., F]``: ``(o − μ)/σ``
+        clipped to ±``NORMALIZED_CLIP`` with the running statistics (``normalize_obs``), else
+        ``obs`` unchanged."""
+        return self._normalize(obs.clone())
+
+    def observation_normalization(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(μ, σ)`` of the observation normalisation, each ``[F]`` (None when it is off)."""
+        if self._obs_shift is None:
+            return None
+        return self._obs_shift.clone(), self._obs_scale.clone()
 
     def _sync_obs_stats(self) -> None:
         """Copy the running mean/std to the device (after each update of ``obs_rms``)."""
@@ -362,14 +392,19 @@ class BaseAgent(ABC):
         """
         flat, batched = flatten_observations(self.observation_space, observation)
         n = len(flat)
-        starts = (
-            np.zeros(n, dtype=bool)
-            if episode_start is None
-            else np.asarray(episode_start, dtype=bool).reshape(n)
-        )
-        if state is None:
-            torch_state = self._initial_state(n)
-        else:
+        if not np.isfinite(flat).all():
+            raise ValueError(f"observation holds NaN or inf: {observation!r}")
+        starts = np.zeros(n, dtype=bool)
+        if episode_start is not None:
+            starts = np.asarray(episode_start, dtype=bool)
+            if starts.size != n:
+                raise ValueError(
+                    f"episode_start has {starts.size} entries for a batch of {n} observations"
+                )
+            starts = starts.reshape(n)
+        torch_state = self._initial_state(n)
+        if state is not None and torch_state is not None:
+            self._check_state(state, torch_state)
             torch_state = tuple(torch.as_tensor(s, device=self.device) for s in state)
         actions, torch_state = self._act(
             flat, torch_state, starts, 0.0 if deterministic else self.exploration_rate
@@ -377,6 +412,21 @@ class BaseAgent(ABC):
         actions = actions + int(self.action_space.start)
         out_state = None if torch_state is None else tuple(s.cpu().numpy() for s in torch_state)
         return (actions if batched else actions[0]), out_state
+
+    @staticmethod
+    def _check_state(state: tuple[np.ndarray, ...], expected: tuple[torch.Tensor, ...]) -> None:
+        """Raise ``ValueError`` unless ``state`` has the shapes of ``expected`` (the initial
+        state for the same batch) and finite values."""
+        shapes = [tuple(np.shape(s)) for s in state]
+        want = [tuple(e.shape) for e in expected]
+        if shapes != want:
+            raise ValueError(
+                f"state must be {len(want)} arrays of shapes {want} (what predict returned "
+                f"for this batch), got shapes {shapes}"
+            )
+        for s in state:
+            if not np.isfinite(np.asarray(s, dtype=np.float64)).all():
+                raise ValueError("state holds NaN or inf values")
 
     # ----------------------------------------------------------------- learning
     @property
@@ -401,10 +451,17 @@ class BaseAgent(ABC):
         return callback
 
     def _reset_env(self) -> None:
-        seed = None if self._env_seeded or self.seed is None else self.seed
+        if self._env_seeded:
+            seed = None  # the env's generators continue
+        else:  # an unseeded agent still seeds its env (from its own generator), so that
+            # a checkpoint can bring the env back by replaying its resets and actions
+            seed = self.seed if self.seed is not None else int(self.rng.integers(2**31))
+        n = self.env.num_envs
+        if getattr(self, "_action_log", None) is None or self._action_log.n_envs != n:
+            self._action_log = ActionLog(n)
+        self._action_log.reset(seed)
         self._last_obs, _ = self.env.reset(seed=seed)
         self._env_seeded = True
-        n = self.env.num_envs
         if self.replay_buffer is None or self.replay_buffer.n_envs != n:
             self.replay_buffer = self._make_replay_buffer(n)
         self._episode_start = np.ones(n, dtype=bool)
@@ -425,9 +482,9 @@ class BaseAgent(ABC):
         actions, self._act_state = self._act(
             flat, self._act_state, self._episode_start, self.exploration_rate
         )
-        obs, rewards, terminated, truncated, _ = self.env.step(
-            actions + int(self.action_space.start)
-        )
+        env_actions = actions + int(self.action_space.start)
+        self._action_log.step(env_actions)
+        obs, rewards, terminated, truncated, _ = self.env.step(env_actions)
         valid = ~self._autoreset  # False where the env only resets (NEXT_STEP autoreset)
         self._store(flat, actions, rewards, terminated, truncated, valid)
         self._episode_start = self._autoreset
@@ -447,10 +504,15 @@ class BaseAgent(ABC):
     def _store(self, flat, actions, rewards, terminated, truncated, valid) -> None:
         """Write one vector step into ``self.replay_buffer`` (with the state for sequences)."""
         buffer = self.replay_buffer
-        state = None
-        if buffer.wants_state():
-            state = tuple(s.cpu().numpy() for s in self._state_before[: len(buffer.states)])
-        buffer.add(flat, actions, rewards, terminated, truncated, self._episode_start, valid, state)
+        state, prev = None, None
+        if self.recurrent:  # what the policy read with this observation: kept for replay
+            before = self._state_before
+            prev = np.where(self._episode_start, -1, before[-1].cpu().numpy())
+            if buffer.wants_state():
+                state = tuple(s.cpu().numpy() for s in before[: len(buffer.states)])
+        buffer.add(
+            flat, actions, rewards, terminated, truncated, self._episode_start, valid, state, prev
+        )
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         """Stop training with a ``FloatingPointError`` naming the env step if ``loss`` is NaN/inf.
@@ -488,6 +550,29 @@ class BaseAgent(ABC):
         reset_num_timesteps=False)`` exactly as the uninterrupted call would have (same
         schedules; on CPU with a seed, the same numbers).
         """
+        with torch_threads(self.threads):
+            return self._learn(
+                total_timesteps,
+                callback,
+                log_interval,
+                progress_bar,
+                reset_num_timesteps,
+                best_model_path,
+                checkpoint_freq,
+                checkpoint_path,
+            )
+
+    def _learn(
+        self,
+        total_timesteps: int,
+        callback: CallbackLike,
+        log_interval: int,
+        progress_bar: bool,
+        reset_num_timesteps: bool,
+        best_model_path: str | os.PathLike | None,
+        checkpoint_freq: int,
+        checkpoint_path: str | os.PathLike | None,
+    ) -> BaseAgent:
         if self.env is None:
             raise ValueError("this agent has no env: pass one to the constructor or set_env")
         if total_timesteps < 0:
@@ -502,7 +587,12 @@ class BaseAgent(ABC):
         self._total_timesteps = start_steps + total_timesteps
         callback = self._init_callback(callback)
         callback.on_training_start(locals(), globals())
-        bar = tqdm(total=total_timesteps, unit="step", disable=not progress_bar)
+        bar = tqdm(  # a continued learn call shows the whole call's progress
+            total=self._total_timesteps - self._learn_start,
+            initial=start_steps - self._learn_start,
+            unit="step",
+            disable=not progress_bar,
+        )
         t0, last_postfix = time.perf_counter(), 0.0
         eval_freq = self.config.eval_freq
         try:
@@ -658,8 +748,25 @@ class BaseAgent(ABC):
             zf.writestr("weights.pt", weights.getvalue())
         write_atomic(path, archive.getvalue())
 
-    # Not pickled into a training state: open files and envs rebuilt on demand.
-    _TRANSIENT: ClassVar[tuple[str, ...]] = ("_logger", "_eval_vec")
+    # Rebuilt, not saved, in a training state: the env and loggers (made afresh), what the
+    # constructor derives from the config and spaces, and caches of the module weights.
+    _TRANSIENT: ClassVar[tuple[str, ...]] = (
+        "env",
+        "threads",
+        "_logger",
+        "_eval_vec",
+        "_eval_source",
+        "config",
+        "device",
+        "verbose",
+        "observation_space",
+        "action_space",
+        "obs_dim",
+        "n_actions",
+        "_obs_shift",
+        "_obs_scale",
+        "_numpy_q",
+    )
 
     @property
     def remaining_timesteps(self) -> int:
@@ -667,46 +774,110 @@ class BaseAgent(ABC):
         return max(self._total_timesteps - self.num_timesteps, 0)
 
     def save_training_state(self, path: str | os.PathLike) -> None:
-        """Write everything ``learn`` needs to continue exactly, atomically: modules,
-        optimiser, replay buffer, training envs (pickled mid-episode), counters, schedules,
-        evaluation history and every random generator (python, numpy, torch, the agent's).
-
-        Unlike :meth:`save` this pickles the agent: load it with the same code version.
+        """Write everything ``learn`` needs to continue exactly, atomically, as tensors and
+        plain data (loadable with ``torch.load(weights_only=True)``): modules, optimiser,
+        replay buffer, counters, schedules, evaluation history, every random generator, and
+        the training env's reset seeds and actions (:mod:`~stateful_rl.agents.env_replay`).
         """
-        state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
-        rng = {
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),  # noqa: NPY002 (SB3's set_random_seed seeds it)
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        attributes: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            if name in self._TRANSIENT:
+                continue
+            if isinstance(value, nn.Module | torch.optim.Optimizer):
+                attributes[name] = {"__module__": value.state_dict()}
+            else:
+                attributes[name] = encode(value, name)
+        state = {
+            "format": TRAINING_STATE_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "agent": type(self).__name__,
+            "config": asdict(self.config),
+            "observation_space": describe_space(self.observation_space),
+            "action_space": describe_space(self.action_space),
+            "attributes": attributes,
+            "rng": global_rng_state(),
         }
         data = io.BytesIO()
-        # cloudpickle (a Gymnasium dependency): vector envs hold their env factories (lambdas).
-        torch.save(
-            {"class": type(self), "agent": state, "rng": rng}, data, pickle_module=cloudpickle
-        )
+        torch.save(state, data)
         write_atomic(path, data.getvalue())
 
     @classmethod
-    def load_training_state(cls, path: str | os.PathLike) -> BaseAgent:
-        """An agent written by :meth:`save_training_state`, global random generators
-        restored; continue with ``learn(agent.remaining_timesteps, reset_num_timesteps=False)``.
+    def load_training_state(
+        cls,
+        path: str | os.PathLike,
+        env: EnvLike,
+        device: torch.device | str = "auto",
+        **kwargs: Any,
+    ) -> BaseAgent:
+        """The agent that :meth:`save_training_state` wrote, training on ``env`` (built as the
+        training env was, e.g. from the same id, kwargs and ``n_envs``: it is reset with the
+        recorded seeds and sent the recorded actions to come back to the same state), global
+        generators restored; continue with ``learn(agent.remaining_timesteps,
+        reset_num_timesteps=False)``. ``kwargs`` go to the constructor (``verbose``,
+        ``eval_env``, ...). Files holding anything but tensors and plain data are refused.
         """
-        location = None if torch.cuda.is_available() else "cpu"
-        data = torch.load(path, map_location=location, weights_only=False)
-        if not issubclass(data["class"], cls):
-            raise ValueError(f"{path} holds a {data['class'].__name__}, not a {cls.__name__}")
-        agent = object.__new__(data["class"])
-        agent.__dict__.update(data["agent"])
-        for name in cls._TRANSIENT:
-            setattr(agent, name, None)
-        rng = data["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])  # noqa: NPY002
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        path = Path(path)
+        state = load_tensors(path, f"training state {path}")
+        if not isinstance(state, dict) or state.get("format") != TRAINING_STATE_FORMAT:
+            raise UnsafeFileError(f"{path} is not a stateful-rl training state")
+        if state.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path} has training-state format {state.get('format_version')!r}; this "
+                f"version reads format {FORMAT_VERSION}"
+            )
+        agent = cls._from_description(state, f"{path}", env, device, **kwargs)
+        for name, value in state["attributes"].items():
+            current = getattr(agent, name, None)
+            if isinstance(current, nn.Module | torch.optim.Optimizer):
+                current.load_state_dict(value["__module__"])
+            elif isinstance(value, dict) and "__module__" in value:
+                raise UnsafeFileError(f"{path}: {name} holds weights but the agent has no module")
+            else:
+                setattr(agent, name, decode(value, name))
+        agent._sync_obs_stats()
+        set_global_rng_state(state["rng"])
+        last_obs = agent._action_log.replay(agent.env)
+        if not np.array_equal(np.asarray(last_obs), np.asarray(agent._last_obs)):
+            raise ValueError(
+                f"{path}: the rebuilt training env did not come back to the saved observation "
+                "after replaying its seeds and actions: build it as the training env was "
+                "(same id, kwargs and number of envs), and make sure it is deterministic"
+            )
         return agent
+
+    @classmethod
+    def _from_description(
+        cls,
+        meta: dict[str, Any],
+        what: str,
+        env: EnvLike | None,
+        device: torch.device | str,
+        **kwargs: Any,
+    ) -> BaseAgent:
+        """A new agent of the class, config and spaces ``meta`` describes, checked against
+        ``env`` (if given): the shared part of :meth:`load` and :meth:`load_training_state`."""
+        if meta.get("agent") != cls.__name__:
+            raise ValueError(f"{what} holds a {meta.get('agent')}, not a {cls.__name__}")
+        try:
+            obs_space = space_from_description(meta["observation_space"])
+            act_space = space_from_description(meta["action_space"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{what}: unreadable spaces ({error})") from None
+        if env is not None:
+            env = cls._wrap_env(env)
+            check_same_space(obs_space, env.single_observation_space, f"{what}: observation space")
+            check_same_space(act_space, env.single_action_space, f"{what}: action space")
+        try:
+            return cls(
+                env,
+                meta["config"],
+                device=device,
+                observation_space=obs_space,
+                action_space=act_space,
+                **kwargs,
+            )
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"{what}: unreadable config ({error})") from None
 
     @classmethod
     def load(
@@ -716,38 +887,46 @@ class BaseAgent(ABC):
         device: torch.device | str = "auto",
         **kwargs: Any,
     ) -> BaseAgent:
-        """Load a saved agent; ``env`` (optional) must have the saved observation space.
-
-        ``kwargs`` go to the constructor (e.g. ``seed``, ``verbose``, ``eval_env``).
+        """Load a saved agent; ``env`` (optional) must have the saved spaces (type, shape,
+        bounds and dtype). ``kwargs`` go to the constructor (e.g. ``seed``, ``verbose``,
+        ``eval_env``). A file that is not a model this library saved (other members, a
+        different format version, weights that are not plain tensors or not finite, or an
+        archive that would expand beyond its limit) is refused with a ``ValueError``.
         """
         path = Path(path)
         if not path.exists() and path.with_suffix(path.suffix + ".zip").exists():
             path = path.with_suffix(path.suffix + ".zip")
+        check_archive(path, f"model {path}")
         with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("config.json"))
-            weights = torch.load(
-                io.BytesIO(zf.read("weights.pt")), map_location="cpu", weights_only=True
+            names = sorted(zf.namelist())
+            if names != ["config.json", "weights.pt"]:
+                raise UnsafeFileError(
+                    f"{path} holds {names}; a saved model holds config.json and weights.pt"
+                )
+            try:
+                meta = json.loads(zf.read("config.json"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise UnsafeFileError(f"{path}: config.json is not JSON ({error})") from None
+            weights = load_tensors(zf.read("weights.pt"), f"{path}: weights.pt")
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            found = meta.get("format_version") if isinstance(meta, dict) else meta
+            raise ValueError(
+                f"{path} has model format {found!r}; this version reads format {FORMAT_VERSION}"
             )
-        if meta["agent"] != cls.__name__:
-            raise ValueError(f"{path} holds a {meta['agent']}, not a {cls.__name__}")
-        obs_space = space_from_description(meta["observation_space"])
-        act_space = space_from_description(meta["action_space"])
-        if env is not None:
-            env = cls._wrap_env(env)
-            check_same_space(obs_space, env.single_observation_space, f"{path}: observation space")
-            check_same_space(act_space, env.single_action_space, f"{path}: action space")
-        agent = cls(
-            env,
-            meta["config"],
-            device=device,
-            observation_space=obs_space,
-            action_space=act_space,
-            **kwargs,
-        )
-        if weights["obs_rms"] is not None:
-            agent.obs_rms.mean = weights["obs_rms"]["mean"].numpy()
-            agent.obs_rms.var = weights["obs_rms"]["var"].numpy()
-            agent.obs_rms.count = weights["obs_rms"]["count"]
-        agent._restore({"modules": weights["modules"], "obs_rms": agent.obs_rms})
-        agent.num_timesteps = meta["num_timesteps"]
+        agent = cls._from_description(meta, str(path), env, device, **kwargs)
+        try:
+            modules, rms = weights["modules"], weights["obs_rms"]
+            for name, tensors in modules.items():
+                check_finite_tensors(tensors, f"{path}: {name}")
+            if rms is not None:
+                check_finite_tensors(
+                    {"obs_rms.mean": rms["mean"], "obs_rms.var": rms["var"]}, str(path)
+                )
+                agent.obs_rms.mean = rms["mean"].numpy()
+                agent.obs_rms.var = rms["var"].numpy()
+                agent.obs_rms.count = rms["count"]
+            agent._restore({"modules": modules, "obs_rms": agent.obs_rms})
+        except (KeyError, TypeError, AttributeError, RuntimeError) as error:
+            raise ValueError(f"{path}: weights do not fit the agent ({error})") from None
+        agent.num_timesteps = int(meta.get("num_timesteps", 0))
         return agent

@@ -32,10 +32,9 @@ from stateful_rl.agents.optim import ClippedAdam
 from stateful_rl.agents.replay import ReplayBuffer
 from stateful_rl.encoders.feedforward import NumpyMLP, mlp
 
-# Rows per target-network pass. Its [rows, 256] temporaries stay near 128 KiB, which the
-# allocator reuses; one pass over a whole phase (~7 000 rows) allocated fresh multi-MB
-# buffers that were page-faulted in again every phase (~300 000 faults per 20k steps, the
-# pass 1.9x slower).
+# Rows per target-network pass: its [rows, 256] temporaries stay small enough for the
+# allocator to reuse them, where one pass over a whole phase (thousands of rows) allocates
+# multi-MB buffers that the system returns and faults in again every phase.
 TARGET_BLOCK_ROWS = 128
 
 
@@ -195,7 +194,8 @@ class DQN(BaseAgent):
         if self.config.tau == 1.0:
             times = min(times, 1)
         for _ in range(times):
-            torch._foreach_lerp_(target, online, self.config.tau)
+            for t, o in zip(target, online, strict=True):
+                t.lerp_(o, self.config.tau)
 
     def q_modules(self) -> list[nn.Module]:
         """The trained modules (their parameters are optimised and copied to the target)."""

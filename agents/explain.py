@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import gymnasium as gym
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from stateful_rl.agents.base import NORMALIZED_CLIP
 from stateful_rl.agents.recurrent_dqn import RecurrentDQN
 from stateful_rl.encoders.attribution import gradient_x_input, integrated_gradients
 from stateful_rl.encoders.lrp import lstm_lrp
 from stateful_rl.encoders.recurrent import LSTMEncoder
 
 METHODS = ("lrp", "gradient_x_input", "integrated_gradients")
-CLAMP = 10.0  # the agent clips normalised observations to ±CLAMP (BaseAgent._normalize)
 
 
 class DecisionExplanation(NamedTuple):
@@ -82,10 +84,11 @@ class RecurrentQExplainer:
         observation_names: Sequence[str] | None = None,
         fold_normalization: bool = True,
     ) -> None:
-        if not isinstance(agent, RecurrentDQN) or not isinstance(agent.encoder, LSTMEncoder):
+        encoder = getattr(getattr(agent, "policy", None), "encoder", None)
+        if not isinstance(agent, RecurrentDQN) or not isinstance(encoder, LSTMEncoder):
             raise ValueError(
                 "RecurrentQExplainer explains a RecurrentDQN with encoder='lstm', got "
-                f"{type(agent).__name__} with {type(getattr(agent, 'encoder', None)).__name__}"
+                f"{type(agent).__name__} with {type(encoder).__name__}"
             )
         names = [f"obs[{i}]" for i in range(agent.obs_dim)]
         if observation_names is not None:
@@ -95,15 +98,16 @@ class RecurrentQExplainer:
                 )
             names = list(observation_names)
         self.agent = agent
-        self.prev_action_input = agent.config.prev_action_input
-        if self.prev_action_input:
+        self.policy = copy.deepcopy(agent.policy).eval()  # later training does not reach it
+        if self.policy.prev_action_input:
             names += [f"previous action {a}" for a in range(agent.n_actions)]
         self.feature_names = names
-        self.head = nn.Sequential(*_flat_layers(copy.deepcopy(agent.head))).eval()
-        self.lstm = copy.deepcopy(agent.encoder.rnn).eval()
-        self.folded = fold_normalization and agent._obs_shift is not None
+        self.head = nn.Sequential(*_flat_layers(self.policy.head)).eval()
+        self.lstm = self.policy.encoder.rnn
+        self.normalization = agent.observation_normalization()
+        self.folded = fold_normalization and self.normalization is not None
         if self.folded:
-            self._fold(self.lstm, agent._obs_shift, agent._obs_scale)
+            self._fold(self.lstm, *self.normalization)
 
     @staticmethod
     @torch.no_grad()
@@ -132,21 +136,24 @@ class RecurrentQExplainer:
         if actions.numel() and not 0 <= int(actions.min()) <= int(actions.max()) < agent.n_actions:
             raise ValueError(f"actions must lie in [0, {agent.n_actions - 1}]")
         if self.folded:
-            if not bool((((obs - agent._obs_shift) / agent._obs_scale).abs() < CLAMP).all()):
+            shift, scale = self.normalization
+            if not bool((((obs - shift) / scale).abs() < NORMALIZED_CLIP).all()):
                 raise ValueError(
-                    f"some normalised observations reach the agent's clip ±{CLAMP}, where the "
-                    "folded network differs from the agent's: use fold_normalization=False"
+                    f"some normalised observations reach the agent's clip ±{NORMALIZED_CLIP}, "
+                    "where the folded network differs from the agent's: use "
+                    "fold_normalization=False"
                 )
             x = obs
         else:
-            x = agent._normalize(obs.clone())
+            x = agent.normalize(obs)
         previous = torch.cat([torch.full_like(actions[:1], -1), actions[:-1]])
-        return agent._inputs(x, previous)
+        return self.policy.inputs(x, previous)
 
     def q_values(self, x: Tensor) -> Tensor:
-        """``Q[B, A]`` at the last step of the LSTM input ``x[T, B, D]`` (zero initial state)."""
+        """``Q[B, A]`` at the last step of the LSTM input ``x[T, B, D]`` (zero initial state),
+        through the agent's own head (which also reads ``x`` with ``readout_input``)."""
         with torch.backends.cudnn.flags(enabled=False):  # cuDNN's LSTM has no eval backward
-            return self.head(self.lstm(x)[0][-1])
+            return self.policy.q_from(self.lstm(x)[0][-1], x[-1])
 
     def explain(
         self,
@@ -176,6 +183,12 @@ class RecurrentQExplainer:
         relevance: dict[str, Tensor] = {}
         rest = torch.zeros_like(q[:, 0])
         if "lrp" in methods:
+            if self.policy.readout_input:
+                raise ValueError(
+                    "LRP here explains a head on the LSTM output only; this agent's head also "
+                    "reads the encoder input (readout_input=True): use gradient_x_input or "
+                    "integrated_gradients"
+                )
             r = lstm_lrp(self.lstm, x, self.head, target, eps=eps, bias_factor=bias_factor)
             relevance["lrp"] = r.input
             rest = r.score - r.input.sum(dim=(0, 2))
@@ -188,3 +201,102 @@ class RecurrentQExplainer:
                 self.q_values, x, target=target, steps=ig_steps
             ).detach()
         return DecisionExplanation(x, self.feature_names, q, target, relevance, rest)
+
+
+# ----------------------------------------------------------------- occluded decisions
+def play_episode(
+    agent: RecurrentDQN, env_id: str, seed: int, **env_kwargs: Any
+) -> dict[str, np.ndarray]:
+    """One greedy episode of ``agent`` on ``env_id`` (an env whose ``info`` has ``visible``):
+    observations ``[T, F]``, actions ``[T]``, rewards ``[T]``, visibility ``[T]`` and, when
+    ``info`` has it, the hidden ``target_state[T, ...]`` (each before the action)."""
+    env = gym.make(env_id, **env_kwargs)
+    obs, info = env.reset(seed=seed)
+    state, start = None, True
+    rows: dict[str, list] = {"obs": [], "action": [], "reward": [], "visible": [], "target": []}
+    done = False
+    while not done:
+        action, state = agent.predict(obs, state, np.array([start]))
+        rows["obs"].append(obs)
+        rows["action"].append(int(action))
+        rows["visible"].append(bool(info["visible"]))
+        rows["target"].append(np.asarray(info.get("target_state", np.nan), dtype=float))
+        obs, reward, terminated, truncated, info = env.step(action)
+        rows["reward"].append(float(reward))
+        start, done = False, terminated or truncated
+    env.close()
+    return {k: np.asarray(v) for k, v in rows.items()}
+
+
+def occlusion_starts(visible: np.ndarray) -> np.ndarray:
+    """For every step, the first step of the occlusion it lies in (−1 where visible or no
+    visible step came before)."""
+    start = np.full(len(visible), -1)
+    for t in range(1, len(visible)):
+        if not visible[t]:
+            start[t] = start[t - 1] if not visible[t - 1] else t
+    return start
+
+
+def last_visible_fractions(
+    relevance: np.ndarray,
+    t: int,
+    visible: np.ndarray,
+    begin: int,
+    features: Sequence[int],
+    k: int = 5,
+) -> dict[str, float]:
+    """Fractions of |relevance| over steps ``0..t`` (``relevance[T, D]``) on the last ``k``
+    visible steps before ``begin`` (``visible[T]``): all features, the ``features`` that show
+    the hidden target only, and the share those steps would have under an even spread."""
+    window = np.flatnonzero(visible[:begin])[-k:]
+    magnitude = np.abs(relevance[: t + 1])
+    target = magnitude[:, list(features)]
+    return {
+        "all_features": float(magnitude[window].sum() / max(magnitude.sum(), 1e-12)),
+        "target_features": float(target[window].sum() / max(target.sum(), 1e-12)),
+        "uniform_all": len(window) / (t + 1),
+    }
+
+
+def explain_occluded_decisions(
+    explainer: RecurrentQExplainer,
+    episodes: list[dict[str, np.ndarray]],
+    stride: int,
+    features: Sequence[int],
+    k: int = 5,
+    methods: tuple[str, ...] = METHODS,
+) -> dict[str, Any]:
+    """Explain every ``stride``-th occluded decision (steps with an earlier visible step) of
+    each episode (:func:`play_episode`) by ``methods``, one batch per step; the mean
+    :func:`last_visible_fractions` per method, and the numbers of decisions and episodes."""
+    starts = [occlusion_starts(e["visible"]) for e in episodes]
+    length = len(episodes[0]["visible"])
+    obs = torch.as_tensor(np.stack([e["obs"] for e in episodes], axis=1))
+    actions = torch.as_tensor(np.stack([e["action"] for e in episodes], axis=1))
+    fractions: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+    for t in range(1, length, stride):
+        batch = [b for b, s in enumerate(starts) if s[t] >= 0]
+        if not batch:
+            continue
+        e = explainer.explain(obs[: t + 1, batch], actions[: t + 1, batch], methods=methods)
+        for method, r in e.relevance.items():
+            for column, b in enumerate(batch):
+                fractions[method].append(
+                    last_visible_fractions(
+                        r[:, column].numpy(), t, episodes[b]["visible"], starts[b][t], features, k
+                    )
+                )
+    decisions = len(fractions[methods[0]])
+    summary: dict[str, Any] = {"decisions": decisions, "episodes": len(episodes)}
+    for method, rows in fractions.items():
+        summary[method] = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+    return summary
+
+
+def pick_decision(episode: dict[str, np.ndarray], depth: int = 6) -> int:
+    """An occluded step ``depth`` steps into the longest occlusion (its last step if shorter)."""
+    starts = occlusion_starts(episode["visible"])
+    begins, counts = np.unique(starts[starts >= 0], return_counts=True)
+    begin = int(begins[np.argmax(counts)])
+    return begin + min(depth, int(counts.max()) - 1)

@@ -13,7 +13,8 @@ is frozen (``trainable = False``), features are computed without gradient and sh
 online and target heads; only the Q-head trains.
 
 The previous action (one-hot, zeros at an episode start) is appended to the observation by
-default: on CartPole without velocities it is what let a prototype learn at all.
+default (R2D2 feeds the previous action and reward to its LSTM for the same reason: the
+observation alone does not say what the agent just did).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from stateful_rl.agents.base import State
 from stateful_rl.agents.dqn import DQN, DQNConfig, q_head
 from stateful_rl.agents.optim import ClippedAdam
+from stateful_rl.agents.policies import RecurrentQNetwork
 from stateful_rl.agents.replay import ReplayBuffer
 from stateful_rl.encoders import make_encoder
 
@@ -48,8 +49,8 @@ class RecurrentDQNConfig(DQNConfig):
     batch_size: sequences per gradient step.
 
     R2D2's sequences (80 slots, 40 overlap, 40 burn-in) are scaled down to 40/20/10 for
-    episodes of tens to hundreds of steps. The other defaults differ from DQN's as the
-    CartPole-without-velocities prototype did: 3-step Double-DQN targets, running
+    episodes of tens to hundreds of steps. The other defaults differ from DQN's for partially
+    observed control (CartPole without velocities): 3-step Double-DQN targets, running
     observation normalisation, one update per 16 env steps.
     """
 
@@ -85,33 +86,12 @@ class RecurrentDQNConfig(DQNConfig):
             )
 
 
-class PreviousActionInputs:
-    """Acting with the previous action appended to the observation (one-hot; zeros at an
-    episode start), shared by the recurrent agents (RecurrentDQN, RecurrentNFQ).
-
-    The recurrent state is the encoder's state tensors followed by the previous actions
-    ``[N]`` (−1: none). Needs ``self.encoder``, ``self.device``, ``self.n_actions`` and
-    ``self.config.prev_action_input``.
-    """
-
-    def _initial_state(self, n: int) -> State:
-        """Encoder state tensors, then the previous actions ``[N]`` (−1: none)."""
-        prev = torch.full((n,), -1, dtype=torch.long, device=self.device)
-        return (*self.encoder.initial_state(n, self.device), prev)
-
-    def _record_actions(self, state: State, actions: torch.Tensor) -> State:
-        return (*state[:-1], actions.long())
-
-    def _inputs(self, obs: torch.Tensor, prev_actions: torch.Tensor) -> torch.Tensor:
-        """Normalised ``obs[..., F]`` and the one-hot ``prev_actions[...]`` (−1: zeros)."""
-        if not self.config.prev_action_input:
-            return obs
-        one_hot = F.one_hot(prev_actions.clamp(min=0), self.n_actions).to(obs.dtype)
-        return torch.cat([obs, one_hot * (prev_actions >= 0).unsqueeze(-1)], dim=-1)
-
-
-class RecurrentDQN(PreviousActionInputs, DQN):
+class RecurrentDQN(DQN):
     """DQN on sequences with a recurrent encoder (R2D2-style replay); see the module docstring.
+
+    The Q-function is ``self.policy``, a :class:`~stateful_rl.agents.policies.RecurrentQNetwork`
+    (previous-action inputs, encoder, head); ``self.target_policy`` is its target copy (it
+    shares a frozen encoder).
 
     Example::
 
@@ -126,53 +106,53 @@ class RecurrentDQN(PreviousActionInputs, DQN):
     def _build(self) -> None:
         cfg = self.config
         in_dim = self.obs_dim + (self.n_actions if cfg.prev_action_input else 0)
-        self.encoder = make_encoder(cfg.encoder, in_dim, **cfg.encoder_kwargs).to(self.device)
-        head_dim = self.encoder.features_dim + (in_dim if cfg.readout_input else 0)
-        self.head = q_head(head_dim, cfg.net_arch, self.n_actions).to(self.device)
-        self.target_head = copy.deepcopy(self.head).requires_grad_(False)
-        if self.encoder.trainable:
-            self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        encoder = make_encoder(cfg.encoder, in_dim, **cfg.encoder_kwargs)
+        head_dim = encoder.features_dim + (in_dim if cfg.readout_input else 0)
+        head = q_head(head_dim, cfg.net_arch, self.n_actions)
+        self.policy = RecurrentQNetwork(
+            encoder, head, self.n_actions, cfg.prev_action_input, cfg.readout_input
+        ).to(self.device)
+        if encoder.trainable:
+            self.target_policy = copy.deepcopy(self.policy).requires_grad_(False)
         else:  # frozen (echo state): the target shares it
-            self.encoder.requires_grad_(False)
-            self.target_encoder = self.encoder
+            encoder.requires_grad_(False)
+            self.target_policy = RecurrentQNetwork(
+                encoder,
+                copy.deepcopy(head).requires_grad_(False),
+                self.n_actions,
+                cfg.prev_action_input,
+                cfg.readout_input,
+            ).to(self.device)
         params = [p for m in self.q_modules() for p in m.parameters()]
         self.optimizer = ClippedAdam(params, cfg.learning_rate_at(1.0), cfg.max_grad_norm)
 
     def q_modules(self) -> list[nn.Module]:
-        return [self.head, self.encoder] if self.encoder.trainable else [self.head]
+        policy = self.policy
+        return [policy.head, policy.encoder] if policy.encoder.trainable else [policy.head]
 
     def target_modules(self) -> list[nn.Module]:
-        if self.encoder.trainable:
-            return [self.target_head, self.target_encoder]
-        return [self.target_head]
+        target = self.target_policy
+        return [target.head, target.encoder] if target.encoder.trainable else [target.head]
 
     def _modules(self) -> dict[str, nn.Module]:
-        return {"encoder": self.encoder, "head": self.head}
+        return {"encoder": self.policy.encoder, "head": self.policy.head}
 
     def _make_replay_buffer(self, n_envs: int) -> ReplayBuffer:
-        shapes = [tuple(s.shape[1:]) for s in self.encoder.initial_state(1)]
+        shapes = [tuple(s.shape[1:]) for s in self.policy.encoder.initial_state(1)]
         cfg = self.config
         return ReplayBuffer(cfg.buffer_size, n_envs, self.obs_dim, shapes, cfg.sequence_stride)
-
-    def _head_input(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The Q-head's input: ``features[..., H]``, then the encoder input ``x[..., F]``
-        when ``readout_input``."""
-        return torch.cat([features, x], dim=-1) if self.config.readout_input else features
 
     # ----------------------------------------------------------------- acting
     def _greedy_actions(
         self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
     ) -> tuple[torch.Tensor, State]:
-        *encoder_state, prev = state
-        prev = torch.where(episode_start, -1, prev.long())
-        x = self._inputs(obs, prev)
-        features, encoder_state = self.encoder.step(x, tuple(encoder_state), episode_start)
-        return self.head(self._head_input(features, x)).argmax(dim=1), (*encoder_state, prev)
+        q, state = self.policy.step(obs, state, episode_start)
+        return q.argmax(dim=1), state
 
     # ----------------------------------------------------------------- training
     def _train(self, n_updates: int) -> None:
         """``n_updates`` gradient steps, each on a fresh batch of sequences."""
-        cfg = self.config
+        cfg, policy, target_policy = self.config, self.policy, self.target_policy
         if self.replay_buffer.head < cfg.sequence_length:
             return
         losses = []
@@ -180,17 +160,16 @@ class RecurrentDQN(PreviousActionInputs, DQN):
             batch = self.replay_buffer.sample_sequences(
                 cfg.batch_size, self.rng, cfg.sequence_length, cfg.burn_in, cfg.n_step, cfg.gamma
             ).to_torch(self.device)
-            x = self._inputs(self._normalize(batch.obs), batch.prev_actions)
-            features, _ = self.encoder(x, batch.states, batch.starts)
-            q_all = self.head(self._head_input(features, x))  # [T, B, A]
+            x = policy.inputs(self._normalize(batch.obs), batch.prev_actions)
+            features, _ = policy.encoder(x, batch.states, batch.starts)
+            q_all = policy.q_from(features, x)  # [T, B, A]
             with torch.no_grad():
-                if self.encoder.trainable:
-                    target_features, _ = self.target_encoder(x, batch.states, batch.starts)
-                else:
+                if policy.encoder.trainable:
+                    target_features, _ = target_policy.encoder(x, batch.states, batch.starts)
+                else:  # the shared frozen encoder: the same features
                     target_features = features
                 index = batch.boot_index.unsqueeze(-1).expand_as(q_all)
-                next_target = self.target_head(self._head_input(target_features, x))
-                next_target = next_target.gather(0, index)
+                next_target = target_policy.q_from(target_features, x).gather(0, index)
                 next_online = q_all.detach().gather(0, index) if cfg.double else None
                 target = batch.returns + batch.discounts * self._bootstrap(next_target, next_online)
             q = q_all.gather(2, batch.actions.unsqueeze(-1)).squeeze(-1)
@@ -198,8 +177,3 @@ class RecurrentDQN(PreviousActionInputs, DQN):
             self._optimize(loss)
             losses.append(loss.detach())
         self._end_phase(losses)
-
-
-def esn_dqn(env: Any, **kwargs: Any) -> RecurrentDQN:
-    """ESN-DQN: a :class:`RecurrentDQN` with a frozen echo-state reservoir (``encoder="esn"``)."""
-    return RecurrentDQN(env, encoder="esn", **kwargs)

@@ -18,8 +18,9 @@ with the current network over every stored episode, then fits ``Q(h_t, a_t)`` to
 
 Episodes are grouped by length into chunks of at most ``chunk_slots`` padded slots so that
 short episodes are not padded to the longest one; the full-batch loss sums all chunks.
-As :class:`~stateful_rl.agents.recurrent_dqn.RecurrentDQN`, the previous action (one-hot,
-zeros at an episode start) is appended to the observation by default.
+The Q-function is the :class:`~stateful_rl.agents.policies.RecurrentQNetwork` that
+:class:`~stateful_rl.agents.RecurrentDQN` uses too (the previous action, one-hot, zeros at
+an episode start, is appended to the observation by default).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from torch import nn
 
 from stateful_rl.agents.base import State
 from stateful_rl.agents.nfq import NFQ, NFQConfig, QNetwork, rprop_fit
-from stateful_rl.agents.recurrent_dqn import PreviousActionInputs
+from stateful_rl.agents.policies import RecurrentQNetwork
 from stateful_rl.agents.replay import SequenceBatch
 from stateful_rl.agents.spaces import flatten_observations
 from stateful_rl.encoders import make_encoder
@@ -100,8 +101,11 @@ class RidgeQHead(nn.Module):
                 readout.partial_fit(features[take], targets[take, None]).solve()
 
 
-class RecurrentNFQ(PreviousActionInputs, NFQ):
+class RecurrentNFQ(NFQ):
     """NFQ over whole episodes with a recurrent encoder (see the module docstring).
+
+    The Q-function is ``self.policy``, a :class:`~stateful_rl.agents.policies.RecurrentQNetwork`
+    (previous-action inputs, encoder, head), as in :class:`~stateful_rl.agents.RecurrentDQN`.
 
     Example::
 
@@ -116,40 +120,29 @@ class RecurrentNFQ(PreviousActionInputs, NFQ):
     def _build(self) -> None:
         cfg = self.config
         in_dim = self.obs_dim + (self.n_actions if cfg.prev_action_input else 0)
-        self.encoder = make_encoder(cfg.encoder, in_dim, **cfg.encoder_kwargs).to(self.device)
-        if not self.encoder.trainable:
-            self.encoder.requires_grad_(False)
-        features = self.encoder.features_dim
-        self.closed_form = not self.encoder.trainable and not cfg.net_arch
+        encoder = make_encoder(cfg.encoder, in_dim, **cfg.encoder_kwargs)
+        if not encoder.trainable:
+            encoder.requires_grad_(False)
+        features = encoder.features_dim
+        self.closed_form = not encoder.trainable and not cfg.net_arch
         if self.closed_form:
-            self.head: nn.Module = RidgeQHead(features, self.n_actions, cfg.ridge)
+            head: nn.Module = RidgeQHead(features, self.n_actions, cfg.ridge)
         else:
-            self.head = QNetwork(features, self.n_actions, cfg.net_arch, cfg.activation, False)
-        self.head.to(self.device)
+            head = QNetwork(features, self.n_actions, cfg.net_arch, cfg.activation, False)
+        self.policy = RecurrentQNetwork(encoder, head, self.n_actions, cfg.prev_action_input)
+        self.policy.to(self.device)
         self.exploration_rate = 1.0 if cfg.random_episodes else cfg.greedy_epsilon
         self.n_episodes = 0
         self._n_fits = 0
         self._fitted_now = False
 
     def _modules(self) -> dict[str, nn.Module]:
-        return {"encoder": self.encoder, "head": self.head}
-
-    def _step_q(
-        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
-    ) -> tuple[torch.Tensor, State]:
-        """Q ``[N, A]`` of one step of normalised ``obs[N, F]`` and the encoder state after it
-        (the previous-action slot is cleared where ``episode_start[N]``)."""
-        *encoder_state, prev = state
-        prev = torch.where(episode_start, -1, prev.long())
-        features, encoder_state = self.encoder.step(
-            self._inputs(obs, prev), tuple(encoder_state), episode_start
-        )
-        return self.head(features), (*encoder_state, prev)
+        return {"encoder": self.policy.encoder, "head": self.policy.head}
 
     def _greedy_actions(
         self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
     ) -> tuple[torch.Tensor, State]:
-        q, state = self._step_q(obs, state, episode_start)
+        q, state = self.policy.step(obs, state, episode_start)
         return self._best(q)[1], state
 
     @torch.no_grad()
@@ -162,7 +155,7 @@ class RecurrentNFQ(PreviousActionInputs, NFQ):
         q = []
         for t in range(len(obs)):
             start = torch.full((1,), t == 0, device=self.device)
-            values, state = self._step_q(obs[t : t + 1], state, start)
+            values, state = self.policy.step(obs[t : t + 1], state, start)
             state = self._record_actions(state, self._best(values)[1])
             q.append(values)
         return torch.cat(q).cpu().numpy()
@@ -231,9 +224,9 @@ class RecurrentNFQ(PreviousActionInputs, NFQ):
 
     def _features(self, chunk: SequenceBatch) -> torch.Tensor:
         """Encoder features ``[T, E, H]`` of a chunk, each episode from the initial state."""
-        x = self._inputs(self._normalize(chunk.obs), chunk.prev_actions)
-        state = self.encoder.initial_state(x.shape[1], self.device)
-        return self.encoder(x, state, chunk.starts)[0]
+        x = self.policy.inputs(self._normalize(chunk.obs), chunk.prev_actions)
+        state = self.policy.encoder.initial_state(x.shape[1], self.device)
+        return self.policy.encoder(x, state, chunk.starts)[0]
 
     # ----------------------------------------------------------------- fitting
     def _iterate_on_buffer(self) -> tuple[float, int]:
@@ -243,7 +236,7 @@ class RecurrentNFQ(PreviousActionInputs, NFQ):
     def fit_episodes(self, chunks: list[SequenceBatch], iterations: int = 1) -> float:
         """Run ``iterations`` NFQ iterations on episode chunks (see :meth:`episode_chunks`);
         returns the mean squared error of the last fit to its targets."""
-        frozen = not self.encoder.trainable
+        frozen = not self.policy.encoder.trainable
         with torch.no_grad():
             fixed = [self._features(c) for c in chunks] if frozen else None
         count = sum(c.mask.sum() for c in chunks).clamp(min=1.0)
@@ -265,21 +258,20 @@ class RecurrentNFQ(PreviousActionInputs, NFQ):
     def _targets(self, chunk: SequenceBatch, features: torch.Tensor | None) -> torch.Tensor:
         """``y[T, E] = gain_t + discount_t · best_b Q(h_{t+1}, b)`` with the current network."""
         features = self._features(chunk) if features is None else features
-        best = self._best(self.head(features))[0]
+        best = self._best(self.policy.head(features))[0]
         return chunk.returns * self._sign + chunk.discounts * best.gather(0, chunk.boot_index)
 
     def _q_taken(self, chunk: SequenceBatch, features: torch.Tensor | None) -> torch.Tensor:
         features = self._features(chunk) if features is None else features
-        return self.head(features).gather(2, chunk.actions.unsqueeze(-1)).squeeze(-1)
+        return self.policy.head(features).gather(2, chunk.actions.unsqueeze(-1)).squeeze(-1)
 
     def _rprop_fit(self, chunks, fixed, targets, count: torch.Tensor) -> float:
         """Full-batch Rprop on all chunks (through time when the encoder trains)."""
-        modules = [self.head] + ([self.encoder] if self.encoder.trainable else [])
-        if self.config.refit:
+        policy = self.policy
+        modules = [policy.head] + ([policy.encoder] if policy.encoder.trainable else [])
+        if self.config.refit:  # each module's own initialisation (an LSTM's forget bias...)
             for module in modules:
-                for m in module.modules():
-                    if m is not module and hasattr(m, "reset_parameters"):
-                        m.reset_parameters()
+                module.reset_parameters()
         fixed = fixed or [None] * len(chunks)
 
         def loss_fn() -> torch.Tensor:
@@ -299,11 +291,6 @@ class RecurrentNFQ(PreviousActionInputs, NFQ):
         features = torch.cat([f[m] for f, m in zip(fixed, take, strict=True)])
         actions = torch.cat([c.actions[m] for c, m in zip(chunks, take, strict=True)])
         y = torch.cat([t[m] for t, m in zip(targets, take, strict=True)])
-        self.head.fit(features, actions, y)
-        q = self.head(features).gather(1, actions[:, None]).squeeze(1)
+        self.policy.head.fit(features, actions, y)
+        q = self.policy.head(features).gather(1, actions[:, None]).squeeze(1)
         return float(((q - y) ** 2).mean())
-
-
-def esn_nfq(env: Any, **kwargs: Any) -> RecurrentNFQ:
-    """ESN-NFQ: a frozen echo-state reservoir with a linear Q-head solved in closed form."""
-    return RecurrentNFQ(env, **{"encoder": "esn", "net_arch": (), **kwargs})

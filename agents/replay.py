@@ -18,6 +18,7 @@ row and know neither sequences, stored states nor n-step windows.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -105,6 +106,45 @@ class SequenceBatch(Batch):
     states: tuple[np.ndarray, ...]
 
 
+def memory_available() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: ``MemAvailable``; elsewhere the
+    physical memory), or None when the system does not say."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(
+    slots: int,
+    n_envs: int,
+    obs_dim: int,
+    state_shapes: Sequence[tuple[int, ...]],
+    state_stride: int,
+) -> None:
+    """Raise ``ValueError`` with the figure and a capacity that fits, before allocating a
+    buffer larger than the available memory (numpy would allocate it lazily and fail, or
+    swap, in the middle of training)."""
+    per_slot = 4 * obs_dim + 8 + 8 + 4 + 4  # obs, action, previous action, reward, 4 flags
+    per_slot += 4 * sum(int(np.prod(s)) for s in state_shapes) / state_stride
+    needed = slots * n_envs * per_slot
+    available = memory_available()
+    if available is not None and needed > available:
+        fits = int(0.5 * available / per_slot)
+        raise ValueError(
+            f"the replay buffer would need {needed / 2**30:.1f} GiB ({slots * n_envs} "
+            f"transitions of {per_slot:.0f} bytes), more than the {available / 2**30:.1f} GiB "
+            f"available: pass a smaller buffer_size (e.g. {fits})"
+        )
+
+
 class ReplayBuffer:
     """Ring buffer of ``capacity`` transitions over ``n_envs`` environments.
 
@@ -129,6 +169,7 @@ class ReplayBuffer:
         self.slots = -(-slots // state_stride) * state_stride  # a whole number of strides
         self.n_envs = n_envs
         self.state_stride = state_stride
+        check_memory(self.slots, n_envs, obs_dim, state_shapes, state_stride)
         shape = (self.slots, n_envs)
         self.obs = np.zeros((*shape, obs_dim), dtype=np.float32)
         self.actions = np.zeros(shape, dtype=np.int64)
@@ -143,7 +184,6 @@ class ReplayBuffer:
             for s in state_shapes
         )
         self.head = 0  # vector steps written so far (unwrapped slot index of the next write)
-        self._last_actions = np.full(n_envs, -1, dtype=np.int64)
 
     @property
     def oldest(self) -> int:
@@ -168,13 +208,16 @@ class ReplayBuffer:
         starts: np.ndarray,
         valid: np.ndarray,
         state: Sequence[np.ndarray] | None = None,
+        prev_actions: np.ndarray | None = None,
     ) -> None:
         """Write one vector step: arrays ``[N, ...]``; ``state`` (each ``[N, ...]``) is the
-        recurrent state before reading ``obs``, required when :meth:`wants_state`."""
+        recurrent state before reading ``obs``, required when :meth:`wants_state`;
+        ``prev_actions[N]`` the previous actions a recurrent policy read with ``obs`` (−1:
+        none, the default)."""
         i = self.head % self.slots
         self.obs[i] = obs
         self.actions[i] = actions
-        self.prev_actions[i] = np.where(starts, -1, self._last_actions)
+        self.prev_actions[i] = -1 if prev_actions is None else prev_actions
         self.rewards[i] = rewards
         self.terminated[i] = terminated
         self.truncated[i] = truncated
@@ -188,7 +231,6 @@ class ReplayBuffer:
                 )
             for store, s in zip(self.states, state, strict=True):
                 store[i // self.state_stride] = s
-        self._last_actions = np.asarray(actions, dtype=np.int64).copy()
         self.head += 1
 
     def _windows(self, t: np.ndarray, env: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
@@ -243,15 +285,6 @@ class ReplayBuffer:
             env[bad] = rng.integers(0, self.n_envs, int(bad.sum()))
             bad = ~self.valid[t % self.slots, env]
         return self.transitions(t, env, n_step, gamma, distinct_next)
-
-    def sequence_starts(self, length: int) -> tuple[np.ndarray, np.ndarray]:
-        """Every stride-aligned sequence of ``length`` slots inside the buffer: unwrapped
-        start slots and env indices, each ``[M]``."""
-        stride = self.state_stride
-        first = -(-self.oldest // stride) * stride
-        t = np.arange(first, self.head - length + 1, stride)
-        tt, ee = np.meshgrid(t, np.arange(self.n_envs), indexing="ij")
-        return tt.ravel(), ee.ravel()
 
     def sequences(
         self,

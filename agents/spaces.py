@@ -79,9 +79,17 @@ def space_from_description(desc: dict[str, Any]) -> spaces.Space:
 
 
 def check_same_space(expected: spaces.Space, got: spaces.Space, what: str) -> None:
-    """Raise a ``ValueError`` if ``got`` differs from ``expected`` in type or shape."""
-    same = type(expected) is type(got) and expected.shape == got.shape
-    if same and isinstance(expected, spaces.Discrete):
+    """Raise a ``ValueError`` unless ``got`` equals ``expected``: the same type and, for a
+    ``Box``, shape, dtype and bounds; for a ``Discrete``, ``n`` and ``start``."""
+    same = type(expected) is type(got)
+    if same and isinstance(expected, spaces.Box):
+        same = (
+            expected.shape == got.shape
+            and expected.dtype == got.dtype
+            and np.array_equal(expected.low, got.low)
+            and np.array_equal(expected.high, got.high)
+        )
+    elif same and isinstance(expected, spaces.Discrete):
         same = expected.n == got.n and expected.start == got.start
     if not same:
         raise ValueError(f"{what} mismatch: the agent was built for {expected!r}, got {got!r}")

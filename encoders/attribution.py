@@ -12,12 +12,26 @@ cuDNN is switched off while they run because its LSTM cannot backpropagate in ev
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
-from captum.attr import InputXGradient, IntegratedGradients
 from torch import Tensor
 
 ScoreFn = Callable[[Tensor], Tensor]
+
+
+def _captum_attr() -> Any:
+    """``captum.attr``, an optional dependency (``pip install "stateful-rl[explain]"``)."""
+    try:
+        import captum.attr
+    except ImportError:
+        raise ImportError(
+            "gradient×input and integrated gradients need Captum: "
+            'pip install "stateful-rl[explain]" (or pip install captum)'
+        ) from None
+    return captum.attr
+
+
 Target = Tensor | int | None
 
 
@@ -40,8 +54,10 @@ def _batch_leading(f: ScoreFn, batch_dim: int, target: Target) -> ScoreFn:
 def gradient_x_input(f: ScoreFn, x: Tensor, *, target: Target = None, batch_dim: int = 1) -> Tensor:
     """``x * d f(x)[target] / d x``, shaped like ``x`` (``[T, B, F]`` with ``batch_dim=1``)."""
     with torch.backends.cudnn.flags(enabled=False):
-        attribution = InputXGradient(_batch_leading(f, batch_dim, target)).attribute(
-            x.movedim(batch_dim, 0).detach().requires_grad_(), target=target
+        attribution = (
+            _captum_attr()
+            .InputXGradient(_batch_leading(f, batch_dim, target))
+            .attribute(x.movedim(batch_dim, 0).detach().requires_grad_(), target=target)
         )
     return attribution.movedim(0, batch_dim)
 
@@ -69,12 +85,16 @@ def integrated_gradients(
             f"baseline must have x's shape {tuple(x.shape)}, got {tuple(baseline.shape)}"
         )
     with torch.backends.cudnn.flags(enabled=False):
-        attribution = IntegratedGradients(_batch_leading(f, batch_dim, target)).attribute(
-            x.movedim(batch_dim, 0),
-            target=target,
-            baselines=None if baseline is None else baseline.movedim(batch_dim, 0),
-            n_steps=steps,
-            method=method,
-            internal_batch_size=internal_batch_size,
+        attribution = (
+            _captum_attr()
+            .IntegratedGradients(_batch_leading(f, batch_dim, target))
+            .attribute(
+                x.movedim(batch_dim, 0),
+                target=target,
+                baselines=None if baseline is None else baseline.movedim(batch_dim, 0),
+                n_steps=steps,
+                method=method,
+                internal_batch_size=internal_batch_size,
+            )
         )
     return attribution.movedim(0, batch_dim)

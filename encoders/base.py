@@ -18,9 +18,10 @@ State = tuple[torch.Tensor, ...]
 class StateEncoder(nn.Module, ABC):
     """Maps an observation sequence to a feature sequence, carrying a recurrent state.
 
-    Subclasses set ``input_dim`` and ``features_dim`` and implement :meth:`initial_state`
-    and :meth:`forward`; :meth:`step` (one time step, for acting) comes for free.
-    ``trainable`` is False for encoders whose weights are never trained (echo state).
+    Subclasses set ``input_dim`` and ``features_dim`` and implement :meth:`initial_state`,
+    :meth:`forward` and, when they have weights, :meth:`reset_parameters`; :meth:`step` (one
+    time step, for acting) comes for free. ``trainable`` is False for encoders whose weights
+    are never trained (echo state).
     """
 
     input_dim: int
@@ -40,6 +41,20 @@ class StateEncoder(nn.Module, ABC):
 
         Returns ``features[T, B, features_dim]`` and the state after the last step.
         """
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw the weights again as the constructor does (to train from scratch).
+
+        With the same torch seed (``generator``, else the global RNG) the weights equal
+        those of an encoder built with the same arguments. The default raises
+        ``NotImplementedError`` when the encoder has weights: an init is each encoder's own
+        (gate biases, spectral scaling), and torch's default ``reset_parameters`` of its
+        submodules would silently drop it; an encoder without weights has nothing to reset.
+        """
+        if any(True for _ in self.parameters()) or any(True for _ in self.buffers()):
+            raise NotImplementedError(
+                f"{type(self).__name__} has weights but does not implement reset_parameters"
+            )
 
     def step(
         self, x: torch.Tensor, state: State, episode_start: torch.Tensor

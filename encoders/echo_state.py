@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
+from functools import partial
 
 import numba
 import numpy as np
@@ -23,6 +25,10 @@ from numba import types
 from numba.extending import overload
 
 from stateful_rl.encoders.base import State, StateEncoder
+from stateful_rl.encoders.tensor_writes import WriteWatch
+
+# (W[N, N], W_in[N, F], b[N] or a scalar), as scipy/numpy arrays
+ReservoirWeights = tuple[np.ndarray | sp.sparray, np.ndarray | sp.sparray, np.ndarray | float]
 
 
 def spectral_radius(
@@ -32,9 +38,9 @@ def spectral_radius(
 
     Power iteration on ``vectors`` random vectors: after ``burn_in`` steps the mean of
     ``log ‖W v‖`` (with ``v`` renormalised every step) converges to ``log ρ`` even when the
-    leading eigenvalues are a complex pair. Costs ``iterations`` sparse products (≈ 1 s at
-    N = 5000, 10% non-zeros, instead of ≈ 14 s for ARPACK's ``eigs``); within 0.2% of the
-    exact value on Gaussian reservoirs with N ≥ 500.
+    leading eigenvalues are a complex pair. Costs ``iterations`` sparse products, far fewer
+    than ARPACK's ``eigs`` needs for a complex leading pair; within a fraction of a percent
+    of the exact value on Gaussian reservoirs with N ≥ 500.
     """
     if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"spectral_radius needs a square matrix, got {tuple(matrix.shape)}")
@@ -93,8 +99,7 @@ class EchoStateEncoder(StateEncoder):
         seed: int = 0,
         sparse: bool | None = None,
         dtype: torch.dtype = torch.float32,
-        weights: tuple[np.ndarray | sp.sparray, np.ndarray | sp.sparray, np.ndarray | float]
-        | None = None,
+        weights: ReservoirWeights | None = None,
     ) -> None:
         super().__init__()
         if input_dim < 1 or units < 1:
@@ -112,37 +117,54 @@ class EchoStateEncoder(StateEncoder):
         self.input_dim = input_dim
         self.features_dim = units
         self.leak_rate = leak_rate
-        self._kernel_cache: tuple[tuple[int, int], tuple[np.ndarray, ...]] | None = None
+        self.sparse = connectivity < 0.3 if sparse is None else sparse
+        self._kernel_csr_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._kernel_source = WriteWatch()
+        self._draw: Callable[[], ReservoirWeights] | None = None
         if weights is None:
-            weights = random_reservoir(
-                input_dim,
-                units,
-                spectral_radius,
-                input_scaling,
-                bias_scaling,
-                connectivity,
-                input_connectivity,
-                seed,
+            arguments = (spectral_radius, input_scaling, bias_scaling, connectivity)
+            self._draw = partial(
+                random_reservoir, input_dim, units, *arguments, input_connectivity, seed
             )
+            weights = self._draw()
+        self._set_weights(weights, dtype)
+
+    def _set_weights(self, weights: ReservoirWeights, dtype: torch.dtype) -> None:
+        """Check ``(W, W_in, b)`` and store them as buffers of ``dtype``."""
         w, w_in, bias = weights
+        units, input_dim = self.features_dim, self.input_dim
         if tuple(np.shape(w)) != (units, units) or tuple(np.shape(w_in)) != (units, input_dim):
             raise ValueError(
                 f"weights must be W[{units}, {units}] and W_in[{units}, {input_dim}], got "
                 f"{np.shape(w)} and {np.shape(w_in)}"
             )
-        sparse = connectivity < 0.3 if sparse is None else sparse
-        w = _to_torch(w, sparse, dtype)
+        w = _to_torch(w, self.sparse, dtype)
         # CSR tensors cannot be deep-copied or saved in a state_dict: store their parts
-        if sparse:
+        if self.sparse:
             self.register_buffer("w_rows", w.crow_indices())
             self.register_buffer("w_cols", w.col_indices())
             self.register_buffer("w_values", w.values())
         else:
             self.register_buffer("w_dense", w)
-        w_in = w_in.toarray() if sp.issparse(w_in) else np.asarray(w_in)
-        self.register_buffer("w_in", torch.as_tensor(w_in, dtype=dtype))
+        self.register_buffer("w_in", torch.as_tensor(_dense(w_in), dtype=dtype))
         bias = np.broadcast_to(np.asarray(bias, dtype=np.float64), (units,))
         self.register_buffer("bias", torch.as_tensor(bias.copy(), dtype=dtype))
+
+    def reset_parameters(
+        self, generator: torch.Generator | None = None, *, redraw: bool = False
+    ) -> None:
+        """Nothing unless ``redraw``: the reservoir is never trained, so training from
+        scratch starts from the same reservoir (a new one is another model, whose readout
+        would fit other features). ``redraw=True`` draws it again from ``seed``, as the
+        constructor did (``generator`` is unused: numpy's ``seed`` seeds the reservoir).
+        """
+        if not redraw:
+            return
+        if self._draw is None:
+            raise ValueError("this reservoir was built from given weights: nothing to redraw")
+        device = self.w_in.device
+        self._set_weights(self._draw(), self.w_in.dtype)
+        self.to(device)
 
     @classmethod
     def from_weights(
@@ -177,16 +199,16 @@ class EchoStateEncoder(StateEncoder):
 
     def _kernel_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``W``'s CSR parts for :func:`_run_reservoir`: ``indptr`` (uint32), column indices
-        and values; cached until the buffers change.
+        and values; cached until the buffers are written.
 
-        Unsigned indices spare numba a negative-index check per load (1.5× faster here).
-        Columns are uint16 (6 bytes per non-zero with float32 values) while ``W`` fits in a
-        core's L2 cache (2 MB here); beyond it the loop waits on memory and uint8 gaps
-        between columns (:func:`_column_gaps`, 5 bytes) are 13% faster per step at N = 5000
-        (16% slower at N = 1000, where the running sum of gaps is the cost).
+        Unsigned indices spare numba a negative-index check per load. Columns are uint16
+        (6 bytes per non-zero with float32 values) while ``W`` fits in a core's L2 cache
+        (taken as 2 MB); beyond it the loop waits on memory and uint8 gaps between columns
+        (:func:`_column_gaps`, 5 bytes per non-zero) move less of it, while in cache the
+        running sum of the gaps costs more than it saves.
         """
-        key = (self.w_values.data_ptr(), self.w_values._version)
-        if self._kernel_cache is None or self._kernel_cache[0] != key:
+        sources = (self.w_values, self.w_cols, self.w_rows)
+        if self._kernel_csr_cache is None or not self._kernel_source.unchanged(sources):
             parts = (self.w_values.numpy(), self.w_cols.numpy(), self.w_rows.numpy())
             w = sp.csr_array(parts, shape=(self.features_dim,) * 2, copy=True)
             w.sort_indices()  # gaps need ascending columns
@@ -196,8 +218,9 @@ class EchoStateEncoder(StateEncoder):
             else:
                 cols = cols.astype(np.uint16 if self.features_dim <= 2**16 else np.uint32)
             rows = rows.astype(np.uint32 if rows[-1] < 2**32 else np.int64)
-            self._kernel_cache = (key, (rows, cols, values))
-        return self._kernel_cache[1]
+            self._kernel_csr_cache = (rows, cols, values)
+            self._kernel_source.remember(sources)
+        return self._kernel_csr_cache
 
     @torch.no_grad()
     def forward(
@@ -216,9 +239,9 @@ class EchoStateEncoder(StateEncoder):
             h0 = state[0][0].detach().to(x.dtype).numpy()
             resets = episode_starts[:, 0].bool().numpy()
             alpha = h0.dtype.type(self.leak_rate)
-            out = _run_reservoir(*self._kernel_csr(), drive.numpy(), resets, h0, alpha)
-            out = torch.from_numpy(out)
-            return out.unsqueeze(1), (out[-1:].clone(),)
+            states = _run_reservoir(*self._kernel_csr(), drive.numpy(), resets, h0, alpha)
+            features = torch.from_numpy(states)
+            return features.unsqueeze(1), (features[-1:].clone(),)
         keep = (~episode_starts.bool()).to(x.dtype)  # [T, B]
         reset_steps = set(torch.nonzero(episode_starts.bool().any(1)).flatten().tolist())
         drive = torch.matmul(self.w_in, x.transpose(1, 2)).add_(self.bias[:, None])  # [T, N, B]
@@ -228,7 +251,7 @@ class EchoStateEncoder(StateEncoder):
         for t in range(x.shape[0]):
             if t in reset_steps:
                 h = h * keep[t]
-            # tanh(z) = 2σ(2z) - 1: torch's CPU sigmoid is ~6× faster than its tanh
+            # tanh(z) = 2σ(2z) - 1: torch's CPU sigmoid is faster than its tanh
             s = torch.addmm(drive[t], w, h, beta=2, alpha=2).sigmoid_()
             h = torch.add(s.mul_(2 * alpha).sub_(alpha), h, alpha=1 - alpha, out=out[t])
         return out.transpose(1, 2), (h.T.contiguous(),)
@@ -247,7 +270,7 @@ def _tanh_by_type(x):  # no annotations: numba requires the implementations' exa
     return lambda x: math.tanh(x)
 
 
-def _column(indices: np.ndarray, k: int, previous: int) -> int:
+def _column(indices: np.ndarray, k: int, previous: int | np.integer) -> int | np.integer:
     """Column of non-zero ``k`` inside compiled code: ``previous + indices[k]`` when the
     indices are uint8 gaps (:func:`_column_gaps`), else ``indices[k]``."""
     return indices[k]
@@ -284,8 +307,8 @@ def _column_gaps(
 @numba.njit(cache=True, nogil=True)
 def _tanh_float32(x: np.float32) -> np.float32:
     """``tanh`` to float32 accuracy by Eigen's rational approximation (``ptanh_float``:
-    odd degree-13 numerator over even degree-6 denominator, clamped at ±7.905): 1.4× faster
-    per reservoir step than libm's ``tanhf`` at N = 1000."""
+    odd degree-13 numerator over even degree-6 denominator, clamped at ±7.905): a few
+    multiply-adds that numba inlines, where libm's ``tanhf`` is a call per element."""
     x = min(max(x, np.float32(-7.90531110763549805)), np.float32(7.90531110763549805))
     x2 = x * x
     p = np.float32(-2.76076847742355e-16)
@@ -314,8 +337,8 @@ def _run_reservoir(
 
     The whole time loop is compiled: per step, each row's sparse dot product keeps eight
     independent partial sums (a single running sum waits on every add's latency), then the
-    leaky tanh update is fused into one pass. 1.5× faster per step than scipy's CSR mat-vec
-    plus numpy updates at N = 1000 and N = 5000 here.
+    leaky tanh update is fused into one pass, where scipy's CSR mat-vec plus numpy updates
+    take a pass over ``h`` per operation.
     """
     steps, units = drive.shape
     out = np.empty_like(drive)
@@ -329,7 +352,7 @@ def _run_reservoir(
         for i in range(units):
             s0, s1, s2, s3, s4, s5, s6, s7 = drive[t, i], zero, zero, zero, zero, zero, zero, zero
             k, end = indptr[i], indptr[i + 1]
-            j = np.uint32(0)  # the row's current column when the indices are gaps
+            j: int | np.integer = np.uint32(0)  # the row's column when the indices are gaps
             while k + 8 <= end:
                 j0 = _column(indices, k, j)
                 j1 = _column(indices, k + 1, j0)
@@ -389,10 +412,17 @@ def random_reservoir(
 def _to_torch(w: np.ndarray | sp.sparray, sparse: bool, dtype: torch.dtype) -> torch.Tensor:
     """A scipy/numpy matrix as a torch CSR (``sparse``) or dense tensor."""
     if not sparse:
-        return torch.as_tensor(w.toarray() if sp.issparse(w) else np.asarray(w), dtype=dtype)
+        return torch.as_tensor(_dense(w), dtype=dtype)
     w = sp.csr_array(w)
     rows, cols = (torch.from_numpy(a.astype(np.int32)) for a in (w.indptr, w.indices))
     return _csr(rows, cols, torch.from_numpy(w.data).to(dtype), w.shape[0])
+
+
+def _dense(matrix: np.ndarray | sp.sparray) -> np.ndarray:
+    """A numpy array of a numpy or scipy sparse matrix."""
+    if isinstance(matrix, np.ndarray):
+        return matrix
+    return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
 
 
 def _csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:

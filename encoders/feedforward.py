@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -44,7 +45,7 @@ class NumpyMLP:
     ``Sequential`` s allowed) evaluated in numpy on views of the module's current weights.
 
     Why by hand: acting feeds one observation per env step, where torch's per-op dispatch
-    (~4 µs an op) costs about three times the arithmetic of a 256×256 MLP. The weight views
+    costs more than the arithmetic of a small MLP. The weight views
     are rebuilt whenever a parameter's storage changes (``.to()``, copies, unpickling).
     """
 
@@ -110,7 +111,19 @@ class FeedForwardEncoder(StateEncoder):
         self.input_dim = input_dim
         self.features_dim = hidden_sizes[-1] if hidden_sizes else input_dim
         self.trainable = bool(hidden_sizes)
-        self.net = mlp(input_dim, hidden_sizes, activation)
+        with torch.device("meta"):  # no draw here: construction draws as reset_parameters
+            self.net = mlp(input_dim, hidden_sizes, activation)
+        self.net.to_empty(device=torch.empty(0).device)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """``nn.Linear``'s init, layer by layer: weight and bias uniform(±1/√fan_in)."""
+        for layer in self.net.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                bound = 1.0 / math.sqrt(layer.in_features)
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """No state: the empty tuple."""
@@ -152,6 +165,10 @@ class FrameStackEncoder(StateEncoder):
         self.head = FeedForwardEncoder(input_dim * k, hidden_sizes, activation)
         self.features_dim = self.head.features_dim
         self.trainable = self.head.trainable
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """The MLP's init (:meth:`FeedForwardEncoder.reset_parameters`); a raw stack has none."""
+        self.head.reset_parameters(generator)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """Zeros ``[B, k - 1, F]``."""

@@ -16,6 +16,7 @@ recurrent agent's Q-value at step ``t`` can be explained from a stored initial s
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -139,16 +140,14 @@ def _backward(
     for k in reversed(range(n_steps)):
         t = n_steps - 1 - k if reverse else k
         r_c = r_c + r_h + r_out[t]  # h = o * tanh(c): all of h's relevance goes to c
-        cell = dict(
-            z=trace.c[k], relevance=r_c, n_inputs=2 * hidden, eps=eps, bias_factor=bias_factor
-        )
-        r_g = lrp_linear(trace.i_g[k], None, None, **cell)
-        r_c = lrp_linear(trace.f_c_prev[k], None, None, **cell)
-        gate = dict(
-            z=trace.pre_g[k], relevance=r_g, n_inputs=gate_inputs, eps=eps, bias_factor=bias_factor
-        )
-        r_u[t] = lrp_linear(u[t], w_ih_g, bias_g, **gate)
-        r_h = lrp_linear(trace.h_prev[k], w_hh_g, bias_g, **gate)
+        # c = f c[t-1] + i g: the two signals share c's relevance
+        cell = partial(lrp_linear, n_inputs=2 * hidden, eps=eps, bias_factor=bias_factor)
+        r_g = cell(trace.i_g[k], None, None, trace.c[k], r_c)
+        r_c = cell(trace.f_c_prev[k], None, None, trace.c[k], r_c)
+        # the pre-activation of g, W_ih,g u + W_hh,g h[t-1] + b_g, hands on r_g
+        gate = partial(lrp_linear, n_inputs=gate_inputs, eps=eps, bias_factor=bias_factor)
+        r_u[t] = gate(u[t], w_ih_g, bias_g, trace.pre_g[k], r_g)
+        r_h = gate(trace.h_prev[k], w_hh_g, bias_g, trace.pre_g[k], r_g)
     return r_u, r_h, r_c
 
 

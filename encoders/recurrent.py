@@ -13,29 +13,28 @@ A reset-free batch is one ``nn.LSTM``/``nn.GRU`` call. Resets inside a batch run
   step loop; the cost is ``T + (most resets in one sequence)`` fused steps.
 - ``"split"`` cuts the batch at the steps where any sequence starts an episode and makes
   one fused call per reset-free segment: one call per step in the worst case.
-- ``"masked"`` (LSTM) runs one layer with a hand-written forward/backward that zeroes the
-  state by a mask (:mod:`~stateful_rl.encoders.masked_lstm`).
 - ``"loop"`` is the reference, one call per step.
 
-``"auto"`` picks saturate for the LSTM on CPU (1.1-1.2× a plain reset-free ``nn.LSTM``
-forward+backward at T=80, B=32, H=128, reset probability 0.005-0.05 per step, against
-1.65-3.2× for split and 2.0× for masked) and split otherwise (the GRU's update cannot be
-zeroed by saturation; saturate is not yet measured on cuDNN). Packing the reset-free pieces
-into one ``PackedSequence`` was 4× slower than a plain call on CPU (ATen's packed kernel),
-so it is not offered. ``python -m stateful_rl.bench.encoders lstm`` measures the modes.
+``"auto"`` picks saturate for the LSTM on CPU, where one fused call per layer costs little
+more than a reset-free call, and split otherwise: the GRU's update gate cannot zero its
+state by saturation, and saturate is not measured on cuDNN. Packing the reset-free pieces
+into one ``PackedSequence`` is not offered: on CPU ATen runs packed sequences in an
+unfused kernel, several times slower than a plain call. ``python -m
+stateful_rl.bench.encoders lstm`` measures the modes.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 from torch import nn
 
 from stateful_rl.encoders.base import State, StateEncoder
-from stateful_rl.encoders.masked_lstm import MaskedLSTMFunction
+from stateful_rl.encoders.fused_rnn import rnn_layer
 
-ResetMode = Literal["auto", "saturate", "masked", "split", "loop"]
+ResetMode = Literal["auto", "saturate", "split", "loop"]
 
 
 class _FusedRecurrentEncoder(StateEncoder):
@@ -61,26 +60,35 @@ class _FusedRecurrentEncoder(StateEncoder):
                 f"input_dim, hidden_size and num_layers must be >= 1, got "
                 f"{input_dim}, {hidden_size}, {num_layers}"
             )
-        modes = (
-            ("auto", "saturate", "masked", "split", "loop")
-            if self.num_states == 2
-            else ("auto", "split", "loop")
-        )
+        lstm_only = ("saturate",) if self.num_states == 2 else ()
+        modes = ("auto", *lstm_only, "split", "loop")
         if reset_mode not in modes:
             raise ValueError(f"reset_mode must be one of {modes}, got {reset_mode!r}")
         self.input_dim = input_dim
         self.features_dim = hidden_size
         self.num_layers = num_layers
         self.reset_mode = reset_mode
-        self.rnn = self.rnn_class(input_dim, hidden_size, num_layers)
+        # built without drawing weights, so that construction draws exactly what
+        # reset_parameters draws (the same seed gives the same weights)
+        self.rnn = self.rnn_class(input_dim, hidden_size, num_layers, device="meta")
+        self.rnn.to_empty(device=torch.empty(0).device)  # torch's default device
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """torch's ``nn.LSTM``/``nn.GRU`` init (every weight and bias uniform(±1/√H), in
+        the module's parameter order), then :meth:`_init_biases`."""
+        bound = 1.0 / math.sqrt(self.features_dim)
+        for weight in self.rnn.parameters():
+            weight.uniform_(-bound, bound, generator=generator)
         self._init_biases()
 
     def _init_biases(self) -> None:
-        """Hook for gate-bias initialisation (none: torch's default)."""
+        """Hook for gate-bias initialisation after the uniform draw (none: torch's)."""
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """Zeros, ``num_states`` tensors of shape ``[B, num_layers, hidden_size]``."""
-        dtype = self.rnn.weight_ih_l0.dtype
+        dtype = next(self.rnn.parameters()).dtype
         shape = (batch_size, self.num_layers, self.features_dim)
         return tuple(torch.zeros(shape, device=device, dtype=dtype) for _ in range(self.num_states))
 
@@ -105,8 +113,6 @@ class _FusedRecurrentEncoder(StateEncoder):
             mode = "saturate" if lstm_cpu else "split"
         if mode == "saturate" and reset_steps:
             return self._saturated(x, state, starts)
-        if mode == "masked" and reset_steps:
-            return self._masked(x, state, starts)
         cuts = list(range(steps)) if mode == "loop" else [0, *reset_steps]
         outputs = []
         for begin, end in zip(cuts, [*cuts[1:], steps], strict=True):
@@ -147,28 +153,12 @@ class _FusedRecurrentEncoder(StateEncoder):
             w_ih, w_hh, b_ih, b_hh = self._layer_weights(layer)
             hidden_state = tuple(s[:, layer].unsqueeze(0).contiguous() for s in (h0, c0))
             weights = [torch.cat([w_ih, flag_weights], dim=1), w_hh, b_ih, b_hh]
-            # the ATen op behind nn.LSTM (oneDNN/cuDNN), here with the widened W_ih
-            out, _, c = torch.lstm(
-                torch.cat([out, flags], dim=2), hidden_state, weights,
-                True, 1, 0.0, self.training, False, False,
-            )  # fmt: skip
+            out, (_, c) = rnn_layer(
+                "lstm", torch.cat([out, flags], dim=2), hidden_state, weights, self.training
+            )
             h_n.append(out[pos[-1], lanes[0]])
             c_n.append(c[0])
         return out[pos, lanes], (torch.stack(h_n, dim=1), torch.stack(c_n, dim=1))
-
-    def _masked(
-        self, x: torch.Tensor, state: State, starts: torch.Tensor
-    ) -> tuple[torch.Tensor, State]:
-        """:class:`MaskedLSTMFunction` layer by layer (LSTM only)."""
-        keep = (~starts).to(x.dtype).unsqueeze(-1)
-        h_n, c_n = [], []
-        for layer in range(self.num_layers):
-            w_ih, w_hh, b_ih, b_hh = self._layer_weights(layer)
-            h0, c0 = state[0][:, layer], state[1][:, layer]
-            x, h, c = MaskedLSTMFunction.apply(x, h0, c0, keep, w_ih, w_hh, b_ih + b_hh)
-            h_n.append(h)
-            c_n.append(c)
-        return x, (torch.stack(h_n, dim=1), torch.stack(c_n, dim=1))
 
 
 class LSTMEncoder(_FusedRecurrentEncoder):
@@ -179,8 +169,7 @@ class LSTMEncoder(_FusedRecurrentEncoder):
         hidden_size: ``H`` = ``features_dim``.
         num_layers: stacked layers.
         reset_mode: how resets inside a sequence are run: ``"saturate"`` (one fused call
-            per layer, resets by saturated gates), ``"masked"`` (hand-written BPTT,
-            :mod:`~stateful_rl.encoders.masked_lstm`), ``"split"`` (one fused call per
+            per layer, resets by saturated gates), ``"split"`` (one fused call per
             reset-free segment), ``"loop"`` (one call per step, the reference) or
             ``"auto"``: saturate on CPU, split elsewhere (see the module docstring).
     """

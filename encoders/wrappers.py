@@ -61,7 +61,7 @@ class EncodedObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     @torch.no_grad()
     def _encode(self, obs: Any, episode_start: bool) -> np.ndarray:
-        flat = spaces.flatten(self.env.observation_space, obs).astype(np.float32)
+        flat = np.asarray(spaces.flatten(self.env.observation_space, obs), dtype=np.float32)
         x = torch.as_tensor(flat, device=self.device).unsqueeze(0)
         start = torch.tensor([episode_start], device=self.device)
         features, self._state = self.encoder.step(x, self._state, start)

@@ -1,32 +1,16 @@
-"""Registration of every ``stateful_rl/...-v0`` id with Gymnasium (idempotent).
+"""Registration of every ``stateful_rl/...`` id with Gymnasium (idempotent).
 
-Entry points are strings, so registering imports neither torch nor mujoco.
+Entry points are strings fixed here, one per id, so registering imports neither torch nor
+mujoco, and no keyword argument a user passes to ``gym.make`` can name code to import.
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
 
-NAMESPACE = "stateful_rl"
-CLASSIC = "gymnasium.envs.classic_control"
+from stateful_rl.envs.classic import CLASSIC_MEMORY_ENVS
 
-# id -> (base entry point, wrapper, wrapper kwargs, max_episode_steps, reward_threshold)
-MEMORY_ENVS = {
-    # CartPole observation: x, x_dot, theta, theta_dot -> keep x and theta.
-    "CartPoleNoVel-v0": (f"{CLASSIC}.cartpole:CartPoleEnv", "mask", {"keep": (0, 2)}, 500, 475.0),
-    # Pendulum observation: cos, sin, theta_dot -> keep cos and sin.
-    "PendulumNoVel-v0": (f"{CLASSIC}.pendulum:PendulumEnv", "mask", {"keep": (0, 1)}, 200, None),
-    # Acrobot observation: cos/sin of both angles, two velocities -> keep the angles.
-    "AcrobotNoVel-v0": (
-        f"{CLASSIC}.acrobot:AcrobotEnv",
-        "mask",
-        {"keep": (0, 1, 2, 3)},
-        500,
-        -100.0,
-    ),
-    # DRQN's flickering observations (Hausknecht & Stone 2015), p = 0.5.
-    "CartPoleFlicker-v0": (f"{CLASSIC}.cartpole:CartPoleEnv", "flicker", {"p": 0.5}, 500, 475.0),
-}
+NAMESPACE = "stateful_rl"
 
 
 def register(name: str, **kwargs) -> None:
@@ -49,13 +33,9 @@ def register_envs() -> None:
         entry_point="stateful_rl.envs.catch:OccludedCatchEnv",
         vector_entry_point="stateful_rl.envs.catch:OccludedCatchVectorEnv",
     )
-    for name, (base, wrapper, wrapper_kwargs, max_steps, threshold) in MEMORY_ENVS.items():
+    for name, (entry_point, max_steps, threshold) in CLASSIC_MEMORY_ENVS.items():
         register(
-            name,
-            entry_point="stateful_rl.envs.wrappers:make_memory_env",
-            kwargs={"base": base, "wrapper": wrapper, "wrapper_kwargs": wrapper_kwargs},
-            max_episode_steps=max_steps,
-            reward_threshold=threshold,
+            name, entry_point=entry_point, max_episode_steps=max_steps, reward_threshold=threshold
         )
 
     # Salamander ids (mujoco is imported only when one is made).

@@ -73,7 +73,8 @@ class NativeVectorEnv(VectorEnv):
     reset with ``seed`` uses generator ``seed + i``, so its trajectory equals a single env
     reset with that seed and stepped with the same actions. Subclasses implement
     ``_reset_env(i)`` (or a batched ``_reset_envs(mask)``), ``_advance(actions, active)``,
-    ``_observe()`` and ``_outcome(info)``.
+    ``_observe()`` and ``_outcome(info)``, and ``_check_actions`` for other than
+    ``Discrete`` action spaces.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -87,7 +88,7 @@ class NativeVectorEnv(VectorEnv):
         max_episode_steps: int | None,
         render_mode: str | None,
         observation_space: spaces.Space,
-        action_space: spaces.Discrete,
+        action_space: spaces.Space,
     ) -> None:
         self.num_envs = num_envs
         self.render_mode = check_render_mode(render_mode)
@@ -113,7 +114,7 @@ class NativeVectorEnv(VectorEnv):
 
     def step(self, actions: NDArray) -> tuple[NDArray, NDArray, NDArray, NDArray, dict]:
         done = self._prev_done
-        self._advance(check_actions(actions, self.num_envs, self.single_action_space.n), ~done)
+        self._advance(self._check_actions(actions), ~done)
         self._steps += 1
         if done.any():
             self._reset_envs(done)
@@ -125,6 +126,11 @@ class NativeVectorEnv(VectorEnv):
         truncated = (self._steps >= self.max_episode_steps) & ~done
         self._prev_done = terminated | truncated
         return obs, reward, terminated, truncated, info
+
+    def _check_actions(self, actions: Any) -> NDArray:
+        """``actions`` as an array the sub-envs accept (here: ints of a ``Discrete`` space),
+        else ``ValueError``."""
+        return check_actions(actions, self.num_envs, self.single_action_space.n)
 
     def _seeded(self) -> None:
         """Hook: the generators were just (re)created."""

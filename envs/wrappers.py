@@ -8,7 +8,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.envs.registration import load_env_creator
 from numpy.typing import NDArray
 
 
@@ -122,16 +121,44 @@ class OcclusionWindows(_Blackout):
         return False
 
 
-WRAPPERS = {"mask": MaskObservation, "flicker": Flicker, "windows": OcclusionWindows}
+class CheckAction(gym.Wrapper):
+    """Refuse an action outside the action space with a ``ValueError`` naming it.
 
-
-def make_memory_env(base: str, wrapper: str, wrapper_kwargs: dict[str, Any], **env_kwargs):
-    """Registration entry point: ``WRAPPERS[wrapper](<base entry point>(**env_kwargs))``.
-
-    ``base`` is an entry point string such as
-    ``"gymnasium.envs.classic_control.cartpole:CartPoleEnv"``; ``gym.make`` adds the time
-    limit (set at registration) outside the wrapper.
+    ``Discrete``: an integer in ``[start, start + n)``. ``Box``: the space's shape, finite,
+    within the bounds (any float dtype). Gymnasium's classic-control envs take NaN, wrongly
+    shaped or out-of-range actions silently and return NaN or misshaped observations.
     """
-    if wrapper not in WRAPPERS:
-        raise ValueError(f"wrapper must be one of {sorted(WRAPPERS)}, got {wrapper!r}")
-    return WRAPPERS[wrapper](load_env_creator(base)(**env_kwargs), **wrapper_kwargs)
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        if not isinstance(env.action_space, spaces.Discrete | spaces.Box):
+            raise ValueError(
+                f"CheckAction supports Discrete and Box actions, got {env.action_space}"
+            )
+
+    def step(self, action: Any):
+        return super().step(self.check(action))
+
+    def check(self, action: Any) -> Any:
+        """``action`` if it lies in the action space, else ``ValueError``."""
+        space = self.action_space
+        if isinstance(space, spaces.Discrete):
+            if space.contains(action):
+                return action
+            raise ValueError(
+                f"action must be an integer in [{space.start}, {space.start + space.n}), "
+                f"got {action!r}"
+            )
+        try:
+            value = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"action must be an array of shape {space.shape}, got {action!r}"
+            ) from None
+        if value.shape != space.shape:
+            raise ValueError(f"action must have shape {space.shape}, got {value.shape}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"action must be finite, got {action!r}")
+        if np.any(value < space.low) or np.any(value > space.high):
+            raise ValueError(f"action must lie in [{space.low}, {space.high}], got {action!r}")
+        return value.astype(space.dtype)

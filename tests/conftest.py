@@ -1,5 +1,5 @@
-"""Test-wide settings: one torch thread per test process (two threads on a loaded 2-core
-machine made single tests up to 70x slower here; ``pytest -n 2`` uses both cores instead)."""
+"""Test-wide settings: one torch thread per test process (``pytest -n 2`` uses the cores
+instead: threads competing for busy cores make these small networks far slower)."""
 
 import torch
 

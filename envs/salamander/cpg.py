@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from stateful_rl.envs.salamander.checks import check_float
+
 N_SEGMENTS = 8
 N_BODY = 2 * N_SEGMENTS
 N_LIMBS = 4
@@ -179,7 +181,7 @@ class SalamanderCPG:
     drive feeds the left body oscillators and the left limbs, the right one the others.
     A larger left than right drive bends the body to the left (anticlockwise seen from
     above): a swimming animal turns left; a walking one turns right, its longer left
-    strides winning over the bend (measured in tests/test_salamander_physics).
+    strides winning over the bend (measured in tests/envs/test_salamander_physics).
     """
 
     def __init__(
@@ -214,11 +216,14 @@ class SalamanderCPG:
         self.amplitude = np.zeros((n, N_OSCILLATORS))
         self._drives = np.zeros((n, 2))
 
-    def reset(self, rng: np.random.Generator | None = None) -> None:
-        """Zero amplitudes; phases uniform in [0, 2π) from ``rng`` (all zero without one)."""
-        self.theta[:] = 0.0 if rng is None else rng.uniform(0.0, 2.0 * np.pi, self.theta.shape)
-        self.r[:] = 0.0
-        self.dr[:] = 0.0
+    def reset(self, rng: np.random.Generator | None = None, index: int | None = None) -> None:
+        """Zero amplitudes; phases uniform in [0, 2π) from ``rng`` (all zero without one).
+        All animals, or only animal ``index`` (20 draws from ``rng``)."""
+        rows = slice(None) if index is None else index
+        shape = self.theta[rows].shape
+        self.theta[rows] = 0.0 if rng is None else rng.uniform(0.0, 2.0 * np.pi, shape)
+        self.r[rows] = 0.0
+        self.dr[rows] = 0.0
 
     def set_drive(self, drive_left, drive_right) -> None:
         """Set the drives (scalars or [n] arrays); they hold until the next call.
@@ -304,11 +309,17 @@ class MotorMap:
         fold: float = 1.2,
         silent_amplitude: float = LIMB_DRIVE.r_gain * LIMB_DRIVE.d_low + LIMB_DRIVE.r_offset,
     ) -> None:
-        if silent_amplitude <= 0:
-            raise ValueError(f"silent_amplitude must be > 0 rad, got {silent_amplitude}")
-        self.body_gain, self.swing, self.lift, self.fold = body_gain, swing, lift, fold
-        self.silent_amplitude = silent_amplitude
-        self._params = np.array([body_gain, swing, lift, fold, silent_amplitude])
+        # Angles in rad; the gain maps oscillator outputs (rad) to spine angles (rad).
+        self.body_gain = check_float("body_gain", body_gain, 0.0, 10.0)
+        self.swing = check_float("swing", swing, 0.0, np.pi)
+        self.lift = check_float("lift", lift, 0.0, np.pi)
+        self.fold = check_float("fold", fold, -np.pi, np.pi)
+        self.silent_amplitude = check_float(
+            "silent_amplitude", silent_amplitude, 0.0, 10.0, open_low=True
+        )
+        self._params = np.array(
+            [self.body_gain, self.swing, self.lift, self.fold, self.silent_amplitude]
+        )
 
     def __call__(self, theta: np.ndarray, r: np.ndarray) -> np.ndarray:
         """Joint targets [..., 20] (8 body joints head to tail, then per limb yaw, lift, knee)

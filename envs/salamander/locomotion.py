@@ -1,40 +1,52 @@
-"""Locomotion along a heading target: the task shared by the swim and walk environments."""
+"""Locomotion along a heading target: the task shared by the swim, walk and amphibious envs."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
+from numpy.typing import NDArray
 
-from stateful_rl.envs.salamander.base import SalamanderEnv
+from stateful_rl.envs.salamander.base import SalamanderBatch, SalamanderTask
+from stateful_rl.envs.salamander.checks import check_float
+from stateful_rl.envs.salamander.frames import dot_rows, transpose_times
 
 
-class HeadingEnv(SalamanderEnv):
+class HeadingTask(SalamanderTask):
     """Reward the centre-of-mass speed along a fixed heading target (rad, 0 = +x).
 
     Task observation (2 values): cos and sin of the heading target relative to the head's
-    yaw. Rewards: ``reward_forward`` = COM velocity (m/s) along the heading target, and
-    ``reward_energy`` = −energy_weight × mechanical power (W). Never terminates.
+    yaw. Rewards: ``reward_forward`` = COM velocity (m/s) along the heading target (and
+    ``reward_energy`` as in every salamander task). Never terminates. Arguments:
+    ``heading`` in [−2π, 2π] rad, ``start_yaw_noise`` in [0, π] rad.
     """
 
-    task_observation_size = 2
-    start_x_offset = 0.0  # head x relative to the shore (m)
-    start_z = 0.0  # head height (m)
+    observation_size = 2
+    reward_names = ("reward_forward",)
+    start_x_offset: ClassVar[float] = 0.0  # head x relative to the shore (m)
+    start_z: ClassVar[float] = 0.0  # head height (m)
 
-    def __init__(self, heading: float = 0.0, start_yaw_noise: float = 0.1, **kwargs) -> None:
-        if not np.isfinite(heading) or start_yaw_noise < 0:
-            raise ValueError("heading must be finite and start_yaw_noise >= 0")
-        self.heading = float(heading)
-        self.start_yaw_noise = float(start_yaw_noise)
-        self._direction = np.array([np.cos(heading), np.sin(heading), 0.0])
-        super().__init__(**kwargs)
+    def __init__(
+        self, animals: SalamanderBatch, heading: float = 0.0, start_yaw_noise: float = 0.1
+    ) -> None:
+        super().__init__(animals)
+        self.heading = check_float("heading", heading, -2 * np.pi, 2 * np.pi)
+        self.start_yaw_noise = check_float("start_yaw_noise", start_yaw_noise, 0.0, np.pi)
+        self.direction = np.array([np.cos(self.heading), np.sin(self.heading), 0.0])
+        self._directions = np.tile(self.direction, (animals.n, 1))
+        self._never = np.zeros(animals.n, dtype=bool)  # read only: nothing writes into it
 
-    def _start(self, rng: np.random.Generator) -> tuple[float, float, float, float]:
+    def start(self, rng: np.random.Generator) -> tuple[float, float, float, float]:
         yaw = self.heading + rng.uniform(-self.start_yaw_noise, self.start_yaw_noise)
-        return self.arena.shore_x + self.start_x_offset, 0.0, self.start_z, yaw
+        return self.animals.settings.arena.shore_x + self.start_x_offset, 0.0, self.start_z, yaw
 
-    def _task_observation(self) -> np.ndarray:
-        local = self.head_rotation.T @ self._direction
-        angle = np.arctan2(local[1], local[0])
-        return np.array([np.cos(angle), np.sin(angle)])
+    def observation(self) -> NDArray:
+        local = transpose_times(self.animals.rotation, self._directions)
+        angle = np.arctan2(local[:, 1], local[:, 0])
+        out = np.empty((self.animals.n, 2))
+        np.cos(angle, out=out[:, 0])
+        np.sin(angle, out=out[:, 1])
+        return out
 
-    def _task_step(self, com_velocity: np.ndarray) -> tuple[dict[str, float], bool]:
-        return {"reward_forward": float(com_velocity @ self._direction)}, False
+    def rewards(self, com_velocity: NDArray) -> tuple[dict[str, NDArray], NDArray[np.bool_]]:
+        return {"reward_forward": dot_rows(com_velocity, self.direction)}, self._never

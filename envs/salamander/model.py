@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stateful_rl.envs.salamander.checks import check_float, check_interval
 from stateful_rl.envs.salamander.cpg import LIMB_IS_LEFT, LIMB_NAMES, N_SEGMENTS
 
 LEG_JOINTS = ("yaw", "lift", "knee")
@@ -67,8 +68,31 @@ class SalamanderBody:
             )
         if not 0 <= self.fore_girdle < self.hind_girdle <= N_SEGMENTS:
             raise ValueError(f"need 0 <= fore_girdle < hind_girdle <= {N_SEGMENTS}")
-        if min(self.link_radii) <= 0 or self.link_length <= 0:
-            raise ValueError("link lengths and radii must be > 0")
+        # Positive sizes (m), densities (kg/m³), gains (N·m/rad), angles (rad); >= 0 others.
+        for k, radius in enumerate(self.link_radii):
+            check_float(f"link_radii[{k}]", radius, 0.0, 0.5, open_low=True)
+        for name in ("upper_leg", "lower_leg"):
+            length, radius = getattr(self, name)
+            check_float(f"{name}[0]", length, 0.0, 1.0, open_low=True)
+            check_float(f"{name}[1]", radius, 0.0, 0.5, open_low=True)
+        for name, high in (
+            ("link_length", 1.0),
+            ("body_density", 1e5),
+            ("leg_density", 1e5),
+            ("body_range", np.pi),
+            ("body_kp", 1e3),
+            ("leg_kp", 1e3),
+        ):
+            check_float(name, getattr(self, name), 0.0, high, open_low=True)
+        for name, high in (
+            ("armature", 1.0),
+            ("joint_damping", 100.0),
+            ("body_friction", 10.0),
+            ("foot_friction", 10.0),
+        ):
+            check_float(name, getattr(self, name), 0.0, high)
+        for name in ("yaw_range", "lift_range", "knee_range"):
+            check_interval(name, getattr(self, name), -np.pi, np.pi)
 
 
 @dataclass(frozen=True)
@@ -89,8 +113,11 @@ class Arena:
     half_width: float = 50.0  # half extent of the arena along y, and of land/pool along x (m)
 
     def __post_init__(self) -> None:
-        if self.pool_depth <= 0 or self.ramp_length <= 0 or self.land_height < 0:
-            raise ValueError("pool_depth and ramp_length must be > 0, land_height >= 0")
+        check_float("shore_x", self.shore_x, -1e3, 1e3)
+        check_float("land_height", self.land_height, 0.0, 1.0)
+        check_float("land_friction", self.land_friction, 0.0, 10.0)
+        for name, high in (("ramp_length", 100.0), ("pool_depth", 100.0), ("half_width", 1e3)):
+            check_float(name, getattr(self, name), 0.0, high, open_low=True)
 
     @property
     def pool_x(self) -> float:

@@ -461,15 +461,17 @@ class NeuralSalamanderCPG:
         self.drives = np.zeros((n, 2))
         self.reset()
 
-    def reset(self, rng: np.random.Generator | None = None) -> None:
+    def reset(self, rng: np.random.Generator | None = None, index: int | None = None) -> None:
         """``ξ−`` = ``ϑ`` = 0; ``ξ+`` = ``network.start_excitatory``, or uniform in [0, 0.5)
-        per neuron from ``rng``."""
+        per neuron from ``rng``. All animals, or only animal ``index`` (72 draws from
+        ``rng``)."""
+        rows = slice(None) if index is None else index
         if rng is None:
-            self.xi_exc[:] = self.network.start_excitatory
+            self.xi_exc[rows] = self.network.start_excitatory
         else:
-            self.xi_exc[:] = rng.uniform(0.0, 0.5, self.xi_exc.shape)
-        self.xi_inh[:] = 0.0
-        self.theta[:] = 0.0
+            self.xi_exc[rows] = rng.uniform(0.0, 0.5, self.xi_exc[rows].shape)
+        self.xi_inh[rows] = 0.0
+        self.theta[rows] = 0.0
 
     def set_drive(self, drive_left, drive_right) -> None:
         """Set the tonic drives (scalars or [n] arrays); they hold until the next call."""

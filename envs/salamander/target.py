@@ -1,12 +1,95 @@
-"""``stateful_rl/SalamanderTarget-v0``: swim to a goal seen only inside a field of view."""
+"""``stateful_rl/SalamanderTarget-v1``: swim to a goal seen only inside a field of view."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from numpy.typing import NDArray
 
-from stateful_rl.envs.salamander.base import SalamanderEnv
+from stateful_rl.envs.salamander.base import (
+    SalamanderBatch,
+    SalamanderEnv,
+    SalamanderTask,
+    SalamanderVectorEnv,
+)
+from stateful_rl.envs.salamander.checks import check_float
+
+
+class TargetTask(SalamanderTask):
+    """Swim to a goal seen only inside the head sensor's view cone (see
+    ``SalamanderTargetEnv``). Arguments: ``fov`` (0, 2π] rad, ``sight_range`` (0, 100] m,
+    ``goal_distance`` (low, high) with 0 < low ≤ high ≤ 100 m, ``goal_radius`` (0, 10] m,
+    ``goal_bonus`` [0, 1e6]."""
+
+    observation_size = 3
+    reward_names = ("reward_progress", "reward_goal")
+
+    def __init__(
+        self,
+        animals: SalamanderBatch,
+        fov: float = np.pi / 2,
+        sight_range: float = 3.0,
+        goal_distance: tuple[float, float] = (1.0, 2.0),
+        goal_radius: float = 0.3,
+        goal_bonus: float = 10.0,
+    ) -> None:
+        super().__init__(animals)
+        self.fov = check_float("fov", fov, 0.0, 2 * np.pi, open_low=True)
+        self.sight_range = check_float("sight_range", sight_range, 0.0, 100.0, open_low=True)
+        try:
+            low, high = goal_distance
+        except (TypeError, ValueError):
+            raise ValueError(f"goal_distance must be (low, high), got {goal_distance!r}") from None
+        low = check_float("goal_distance[0]", low, 0.0, 100.0, open_low=True)
+        self.goal_range = (low, check_float("goal_distance[1]", high, low, 100.0))
+        self.goal_radius = check_float("goal_radius", goal_radius, 0.0, 10.0, open_low=True)
+        self.goal_bonus = check_float("goal_bonus", goal_bonus, 0.0, 1e6)
+        self.goal = np.zeros((animals.n, 3))
+
+    def start(self, rng: np.random.Generator) -> tuple[float, float, float, float]:
+        return self.animals.settings.arena.pool_x + 2.0, 0.0, -0.01, rng.uniform(-np.pi, np.pi)
+
+    def reset(self, i: int, rng: np.random.Generator) -> None:
+        distance = rng.uniform(*self.goal_range)
+        bearing = rng.uniform(-np.pi, np.pi)
+        x, y = self.animals.datas[i].qpos[:2]
+        self.goal[i] = (x + distance * np.cos(bearing), y + distance * np.sin(bearing), 0.0)
+
+    def goal_distance(self) -> NDArray:
+        """Horizontal distance from each head to its goal (m), [N]."""
+        offset = self.goal - self.animals.qpos[:, :3]
+        return np.sqrt(offset[:, 0] * offset[:, 0] + offset[:, 1] * offset[:, 1])
+
+    def goal_in_head_frame(self) -> NDArray:
+        """Each goal in its head's frame (x forward, y left), [N, 3] (m)."""
+        return self.animals.to_head_frame(self.goal)
+
+    def goal_visible(self) -> NDArray[np.bool_]:
+        """Whether each goal is inside its head sensor's view cone and range, [N]."""
+        x, y = self.goal_in_head_frame()[:, :2].T
+        return (np.abs(np.arctan2(y, x)) <= 0.5 * self.fov) & (np.hypot(x, y) <= self.sight_range)
+
+    def observation(self) -> NDArray:
+        local = self.goal_in_head_frame()
+        seen = np.stack([np.ones(self.animals.n), local[:, 0], local[:, 1]], axis=1)
+        return np.where(self.goal_visible()[:, None], seen, 0.0)
+
+    def rewards(self, com_velocity: NDArray) -> tuple[dict[str, NDArray], NDArray[np.bool_]]:
+        offset = (self.goal - self.animals.com)[:, :2]
+        norm = np.sqrt(offset[:, 0] * offset[:, 0] + offset[:, 1] * offset[:, 1])
+        direction = offset / np.maximum(norm, 1e-9)[:, None]
+        progress = com_velocity[:, 0] * direction[:, 0] + com_velocity[:, 1] * direction[:, 1]
+        reached = self.goal_distance() < self.goal_radius
+        return {
+            "reward_progress": progress,
+            "reward_goal": np.where(reached, self.goal_bonus, 0.0),
+        }, reached
+
+    def info(self) -> dict[str, NDArray]:
+        return {
+            "goal": self.goal.copy(),
+            "goal_distance": self.goal_distance(),
+            "goal_visible": self.goal_visible(),
+        }
 
 
 class SalamanderTargetEnv(SalamanderEnv):
@@ -16,9 +99,11 @@ class SalamanderTargetEnv(SalamanderEnv):
     it lies within ``fov / 2`` of the head's forward axis and within ``sight_range``;
     otherwise the sensor reads zeros, so a policy must remember where the goal was.
     Same animal, actions, observations (except the task part) and ``info`` as
-    ``SalamanderSwimEnv`` (see there). Turning is slow (about 5°/s for a drive difference
-    of 1 while swimming), so the goal is a disc of ``goal_radius`` (0.3 m) and episodes
-    are long.
+    ``SalamanderSwimEnv`` (see there). With ``control="cpg"`` a drive difference of 1 turns
+    the swimmer at about 5°/s; the sharp ``cpg_discrete`` turns at 13–23°/s (table in
+    ``SalamanderSwimEnv``). The goal is a disc of ``goal_radius`` (0.3 m).
+    ``gym.make_vec(..., vectorization_mode="vector_entry_point")`` gives
+    ``SalamanderTargetVectorEnv``.
 
     ## Task observation (last 3 values)
     ``[visible, x, y]``: 1 and the goal in the head frame (x forward, y left; m) when it is
@@ -30,9 +115,10 @@ class SalamanderTargetEnv(SalamanderEnv):
     ``goal_radius`` of the goal, and ``reward_energy`` as in every salamander environment.
 
     ## Starting state
-    Head 2 m beyond the foot of the ramp, 1 cm under water, yaw uniform in [−π, π); goal on
-    the surface at a distance uniform in ``goal_distance`` (1–2 m) and a bearing uniform in
-    [−π, π) from the head (so it starts out of view with probability 1 − fov / 2π).
+    Head 2 m beyond the foot of the ramp, 1 cm under water, yaw uniform in [−π, π), legs
+    folded back (``start_posture``); goal on the surface at a distance uniform in
+    ``goal_distance`` (1–2 m) and a bearing uniform in [−π, π) from the head (so it starts
+    out of view with probability 1 − fov / 2π).
 
     ## Episode end
     Terminates when the head is within ``goal_radius`` of the goal; truncated after 1500
@@ -42,72 +128,21 @@ class SalamanderTargetEnv(SalamanderEnv):
     As ``SalamanderSwimEnv``, plus ``goal`` [3], ``goal_distance`` (m, from the head) and
     ``goal_visible``.
 
+    ## Arguments
+    Those of ``SalamanderSwimEnv`` except ``heading`` and ``start_yaw_noise``, and ``fov``
+    (π/2 rad, (0, 2π]), ``sight_range`` (3 m, (0, 100]), ``goal_distance`` ((1, 2) m,
+    0 < low ≤ high ≤ 100), ``goal_radius`` (0.3 m, (0, 10]), ``goal_bonus`` (10, [0, 1e6]).
+
     ## Version history
-    - v0: initial version.
+    - v1: as ``SalamanderSwimEnv`` v1 (rotational water drag, folded legs at the start,
+      sharp discrete turns, a native vector env).
+    - v0: ``rotational_drag=0``, ``turn_style="offset"``, ``start_posture="spread"``.
     """
 
-    task_observation_size = 3
+    task_class = TargetTask
 
-    def __init__(
-        self,
-        fov: float = np.pi / 2,
-        sight_range: float = 3.0,
-        goal_distance: tuple[float, float] = (1.0, 2.0),
-        goal_radius: float = 0.3,
-        goal_bonus: float = 10.0,
-        **kwargs,
-    ) -> None:
-        if not 0 < fov <= 2 * np.pi or sight_range <= 0:
-            raise ValueError("fov must be in (0, 2π] rad and sight_range > 0 m")
-        if not 0 < goal_distance[0] <= goal_distance[1]:
-            raise ValueError(
-                f"goal_distance must be (low, high) with 0 < low <= high, got {goal_distance}"
-            )
-        if goal_radius <= 0 or goal_bonus < 0:
-            raise ValueError("goal_radius must be > 0 and goal_bonus >= 0")
-        self.fov, self.sight_range = float(fov), float(sight_range)
-        self.goal_range = (float(goal_distance[0]), float(goal_distance[1]))
-        self.goal_radius, self.goal_bonus = float(goal_radius), float(goal_bonus)
-        self.goal = np.zeros(3)
-        super().__init__(**kwargs)
 
-    def goal_distance(self) -> float:
-        """Horizontal distance from the head to the goal (m)."""
-        return float(np.linalg.norm((self.goal - self.head_position)[:2]))
+class SalamanderTargetVectorEnv(SalamanderVectorEnv):
+    """``num_envs`` × ``SalamanderTargetEnv`` in one batch (see ``SalamanderVectorEnv``)."""
 
-    def goal_visible(self) -> bool:
-        """Whether the goal is inside the head sensor's view cone and range."""
-        x, y, _ = self.to_head_frame(self.goal)
-        in_cone = abs(np.arctan2(y, x)) <= 0.5 * self.fov
-        return bool(in_cone and np.hypot(x, y) <= self.sight_range)
-
-    def _start(self, rng: np.random.Generator) -> tuple[float, float, float, float]:
-        return self.arena.pool_x + 2.0, 0.0, -0.01, rng.uniform(-np.pi, np.pi)
-
-    def _task_reset(self, rng: np.random.Generator) -> None:
-        distance = rng.uniform(*self.goal_range)
-        bearing = rng.uniform(-np.pi, np.pi)
-        x, y = self.data.qpos[:2]
-        self.goal = np.array([x + distance * np.cos(bearing), y + distance * np.sin(bearing), 0])
-
-    def _task_observation(self) -> np.ndarray:
-        if not self.goal_visible():
-            return np.zeros(3)
-        return np.concatenate([[1.0], self.to_head_frame(self.goal)[:2]])
-
-    def _task_step(self, com_velocity: np.ndarray) -> tuple[dict[str, float], bool]:
-        offset = (self.goal - self.com)[:2]
-        direction = offset / max(float(np.linalg.norm(offset)), 1e-9)
-        reached = self.goal_distance() < self.goal_radius
-        rewards = {
-            "reward_progress": float(com_velocity[:2] @ direction),
-            "reward_goal": self.goal_bonus if reached else 0.0,
-        }
-        return rewards, reached
-
-    def _task_info(self) -> dict[str, Any]:
-        return {
-            "goal": self.goal.copy(),
-            "goal_distance": self.goal_distance(),
-            "goal_visible": self.goal_visible(),
-        }
+    task_class = TargetTask

@@ -4,6 +4,7 @@
     python -m stateful_rl.bench.encoders mackey     # Mackey-Glass τ=17 vs reservoirpy
     python -m stateful_rl.bench.encoders speed      # ESN end to end vs reservoirpy
     python -m stateful_rl.bench.encoders lstm       # LSTM/GRU with resets vs plain nn.LSTM
+    python -m stateful_rl.bench.encoders fallbacks  # private-API fast paths vs public fallbacks
 
 Timings are CPU seconds of this process (``time.process_time``: a loaded shared machine
 stretches wall time by whatever else runs), torch at 1 thread (set here), run with
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +28,8 @@ import scipy.sparse
 import torch
 from torch import nn
 
+from stateful_rl.adapters import FORCE_FALLBACK_VARIABLE, forget_fast_paths
+from stateful_rl.agents.optim import ClippedAdam
 from stateful_rl.datasets import mackey_glass
 from stateful_rl.encoders import EchoStateEncoder, StateEncoder, make_encoder
 from stateful_rl.encoders.ridge import RidgeReadout, encode_in_chunks, gated_features
@@ -464,7 +468,7 @@ def lstm_benchmark(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "distinct_reset_steps": int(starts[1:].any(1).sum()),
                 "max_resets_per_sequence": int(starts[1:].sum(0).max()),
             }
-            modes = ("saturate", "masked", "split", "loop") if kind == "lstm" else ("split", "loop")
+            modes = ("saturate", "split", "loop") if kind == "lstm" else ("split", "loop")
             for mode in modes:
                 encoder.reset_mode = mode
                 # interleave peer and ours so load changes hit both alike
@@ -489,13 +493,13 @@ def milliseconds(fn: Callable[[], None], calls: int = 5) -> float:
 def lstm_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| kind | start prob. | reset steps (most in one seq.) | plain ms | saturate ÷ | "
-        "masked ÷ | split ÷ | loop ÷ plain |",
-        "|---|---|---|---|---|---|---|---|",
+        "split ÷ | loop ÷ plain |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratios = [
             f"{r[f'ratio_{mode}']:.2f}" if f"ratio_{mode}" in r else "–"
-            for mode in ("saturate", "masked", "split", "loop")
+            for mode in ("saturate", "split", "loop")
         ]
         lines.append(
             f"| {r['kind']} | {r['p_start']} | {r['distinct_reset_steps']} "
@@ -514,11 +518,75 @@ def save_rows(rows: list[dict[str, Any]], path: Path) -> None:
             f.write(json.dumps(row) + "\n")
 
 
+# ---------------------------------------------------------------- 5. fast paths vs fallbacks
+def fallback_benchmark(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """ms per call of each adapter's fast path and of its forced public fallback."""
+    gen = torch.Generator().manual_seed(0)
+    steps, batch = 80, 32
+    x = torch.randn(steps, batch, 4, generator=gen)
+    no_reset = torch.zeros(steps, batch, dtype=torch.bool)
+    resets = torch.rand(steps, batch, generator=gen) < 0.02
+    torch.manual_seed(0)
+    elman, lstm = make_encoder("elman", 4, hidden_size=64), make_encoder("lstm", 4, hidden_size=128)
+    esn = EchoStateEncoder(4, 1000, seed=0)
+    net = nn.Sequential(nn.Linear(8, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU())
+    optimiser = ClippedAdam(net.parameters(), lr=1e-3, max_norm=1e-3)
+    net(torch.randn(64, 8, generator=gen)).square().mean().backward()
+    grads = [p.grad.clone() for p in net.parameters() if p.grad is not None]
+
+    @torch.no_grad()
+    def acting(encoder: StateEncoder) -> None:
+        encoder(x[:1, :1], encoder.initial_state(1), no_reset[:1, :1])
+
+    def clip_and_step() -> None:
+        for p, grad in zip(net.parameters(), grads, strict=True):
+            p.grad = grad.clone()
+        optimiser.clip_and_step()
+
+    cases: dict[str, Callable[[], None]] = {
+        "Elman H=64 fused fwd+bwd, T=80 B=32": lambda: (
+            elman(x, elman.initial_state(batch), no_reset)[0].sum().backward()
+        ),
+        "Elman H=64 one step (acting)": lambda: acting(elman),
+        "LSTM H=128 saturate fwd+bwd, T=80 B=32, p_start=0.02": lambda: (
+            lstm(x, lstm.initial_state(batch), resets)[0].sum().backward()
+        ),
+        "ESN N=1000 one step (acting)": lambda: acting(esn),
+        "ClippedAdam step, MLP 8-256-256 (68k), clipping": clip_and_step,
+    }
+    rows, previous = [], os.environ.get(FORCE_FALLBACK_VARIABLE)
+    for name, fn in cases.items():
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.repeats):
+            for forced in (False, True):  # interleaved: load changes hit both alike
+                os.environ[FORCE_FALLBACK_VARIABLE] = "1" if forced else "0"
+                forget_fast_paths()
+                times[forced].append(milliseconds(fn, calls=20))
+        fast, fallback = (float(np.median(times[forced])) for forced in (False, True))
+        rows.append({"benchmark": "fallbacks", "case": name, "fast_ms": fast,
+                     "fallback_ms": fallback, "ratio": fallback / fast})  # fmt: skip
+    os.environ.pop(FORCE_FALLBACK_VARIABLE)
+    if previous is not None:
+        os.environ[FORCE_FALLBACK_VARIABLE] = previous
+    forget_fast_paths()
+    return rows
+
+
+def fallback_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| case | fast path ms | fallback ms | fallback ÷ fast |", "|---|---|---|---|"]
+    lines += [
+        f"| {r['case']} | {r['fast_ms']:.3f} | {r['fallback_ms']:.3f} | {r['ratio']:.2f} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
 BENCHMARKS = {
     "tracking": (tracking_benchmark, tracking_table),
     "mackey": (mackey_glass_benchmark, mackey_table),
     "speed": (speed_benchmark, speed_table),
     "lstm": (lstm_benchmark, lstm_table),
+    "fallbacks": (fallback_benchmark, fallback_table),
 }
 
 

@@ -3,38 +3,48 @@
 from __future__ import annotations
 
 import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from stateful_rl.agents import AGENTS
-from stateful_rl.cli.config import agent_class
 from stateful_rl.encoders import ENCODERS
 from stateful_rl.envs.registration import NAMESPACE
 
 
 def first_line(obj: object) -> str:
-    """The first line of ``obj``'s docstring ('' if it has none)."""
+    """The first paragraph of ``obj``'s docstring on one line ('' if it has none)."""
     doc = (getattr(obj, "__doc__", None) or "").strip()
-    return doc.splitlines()[0] if doc else ""
+    return " ".join(doc.split("\n\n")[0].split()) if doc else ""
 
 
-def describe_env(env: gym.Env) -> str:
-    """One line: the docstring of our outermost class (a wrapper names the base env too)."""
-    layer = env
-    while type(layer).__module__.startswith("gymnasium.") and hasattr(layer, "env"):
-        layer = layer.env  # skip Gymnasium's standard wrappers (TimeLimit, OrderEnforcing...)
-    text = first_line(type(layer))
-    if layer is not env.unwrapped:
-        text += f" (on {type(env.unwrapped).__name__})"
-    return text
+def describe_env(env_id: str) -> str:
+    """One line: the docstring of the id's registered entry point (its class or factory)."""
+    entry_point = gym.spec(env_id).entry_point
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    return first_line(creator)
 
 
-def env_rows() -> list[tuple[str, str, str, str]]:
-    """(id, observation space, action space, description) of every ``stateful_rl/`` id."""
+def env_rows() -> list[tuple[str, str, str, str, str]]:
+    """(id, observation space, action space, which agents, description) of every
+    ``stateful_rl/`` id with its default arguments."""
     rows = []
     for env_id in sorted(k for k in gym.registry if k.startswith(f"{NAMESPACE}/")):
         env = gym.make(env_id)
-        rows.append((env_id, str(env.observation_space), str(env.action_space), describe_env(env)))
+        discrete = isinstance(env.action_space, gym.spaces.Discrete)
+        agents = "all" if discrete else "none as is (continuous actions)"
+        if not discrete and "control" in getattr(env.unwrapped, "__dict__", {}):
+            agents += "; all with control='cpg_discrete'"
+        rows.append(
+            (
+                env_id,
+                str(env.observation_space),
+                str(env.action_space),
+                agents,
+                describe_env(env_id),
+            )
+        )
         env.close()
     return rows
 
@@ -44,18 +54,18 @@ def print_catalog(console: Console | None = None) -> None:
     console = console or Console()
     if not console.is_terminal:  # piped: one row per line, for grep
         console = Console(width=240)
-    envs = Table(title="Environments (Discrete actions: usable by every agent here)")
+    envs = Table(title="Environments (the agents here need Discrete actions)")
     envs.add_column("id", no_wrap=True)
-    for column in ("observation space", "action space", "description"):
+    for column in ("observation space", "action space", "agents", "description"):
         envs.add_column(column, overflow="fold")
     for row in env_rows():
-        envs.add_row(*row)
+        envs.add_row(*(escape(cell) for cell in row))
     agents = Table(title="Agents (stateful-rl train --agent NAME)")
     agents.add_column("name", no_wrap=True)
     agents.add_column("class")
     agents.add_column("description", overflow="fold")
-    for name, constructor in AGENTS.items():
-        agents.add_row(name, agent_class(name).__name__, first_line(constructor))
+    for name, named in AGENTS.items():
+        agents.add_row(name, named.cls.__name__, named.description)
     encoders = Table(title="Encoders (--encoder NAME, recurrent agents)")
     encoders.add_column("name", no_wrap=True)
     encoders.add_column("class")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import types
+import re
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -38,14 +38,9 @@ import yaml
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.agents import AGENTS, BaseAgent
+from stateful_rl.agents.config import check_type as agent_check_type
 from stateful_rl.encoders import ENCODERS
 from stateful_rl.envs.registration import NAMESPACE
-
-# Hyper-parameters an agent name fixes (its constructor in AGENTS overrides them).
-FIXED_HYPERPARAMS: dict[str, dict[str, Any]] = {
-    "esn-dqn": {"encoder": "esn"},
-    "esn-nfq": {"encoder": "esn", "net_arch": []},
-}
 
 
 class ConfigError(ValueError):
@@ -77,11 +72,8 @@ MINIMUM = {"steps": 1, "n_envs": 1, "checkpoint_freq": 0, "log_interval": 1, "ev
 
 
 def agent_class(name: str) -> type[BaseAgent]:
-    """The class an ``AGENTS`` entry builds (a class, or a function annotated to return one)."""
-    constructor = AGENTS[name]
-    if isinstance(constructor, type):
-        return constructor
-    return typing.get_type_hints(constructor)["return"]
+    """The class an ``AGENTS`` name builds."""
+    return AGENTS[name].cls
 
 
 def hyperparam_names(agent: str) -> list[str]:
@@ -171,39 +163,12 @@ def preset(agent: str, env_id: str) -> dict[str, Any]:
     return merge(entries.get("default", {}), entries.get(env_id, {}))
 
 
-def type_name(kind: Any) -> str:
-    return getattr(kind, "__name__", str(kind))
-
-
 def check_type(key: str, value: Any, kind: Any) -> Any:
-    """``value`` converted to ``kind`` (int -> float, list -> tuple) or a ``ConfigError``."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        for option in args:
-            try:
-                return check_type(key, value, option)
-            except ConfigError:
-                pass
-        raise ConfigError(f"{key} must be {kind}, got {value!r}")
-    if kind is Any:
-        return value
-    if kind is type(None):
-        if value is None:
-            return None
-    elif origin is tuple:
-        if isinstance(value, list | tuple):
-            item_kind = args[0] if args else Any
-            return tuple(check_type(f"{key}[{i}]", v, item_kind) for i, v in enumerate(value))
-    elif origin is dict or kind is dict:
-        if isinstance(value, dict):
-            return value
-    elif kind is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif isinstance(kind, type) and isinstance(value, kind):
-        if not (kind is int and isinstance(value, bool)):
-            return value
-    raise ConfigError(f"{key} must be {type_name(origin or kind)}, got {value!r}")
+    """:func:`stateful_rl.agents.config.check_type`, its error a :class:`ConfigError`."""
+    try:
+        return agent_check_type(key, value, kind)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def check_choice(key: str, value: str, allowed: list[str]) -> None:
@@ -234,13 +199,54 @@ def check_hyperparams(agent: str, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Keyword arguments of gymnasium.make / make_vec themselves: not env settings.
+GYM_MAKE_ARGUMENTS = (
+    "vectorization_mode",
+    "vector_kwargs",
+    "wrappers",
+    "num_envs",
+    "render_mode",
+    "apply_api_compatibility",
+    "disable_env_checker",
+)
+IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def check_data(key: str, value: Any) -> None:
+    """Refuse, anywhere inside ``value``, a string shaped like an import path
+    (``module:attribute``): values read from configs are data, never code to load."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_data(f"{key}.{k}", v)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            check_data(f"{key}[{i}]", v)
+    elif isinstance(value, str) and IMPORT_STRING.match(value):
+        raise ConfigError(
+            f"{key} = {value!r} looks like an import path ('module:attribute'); configs hold "
+            "data only, so it is refused"
+        )
+
+
 def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
-    """The env exists, accepts ``env_kwargs`` and has the Discrete actions the agents need."""
+    """The env is registered, accepts ``env_kwargs`` and has the Discrete actions the agents
+    need. Module-qualified ids (``"pkg:Env-v0"``, which Gymnasium imports) are refused: a run
+    config must not name code to import; ``--import PKG`` on the command line does that."""
+    if ":" in env_id:
+        raise ConfigError(
+            f"env {env_id!r} names a module to import; configs may only name registered ids: "
+            "pass --import MODULE on the command line and the bare id"
+        )
+    reserved = sorted(set(env_kwargs) & set(GYM_MAKE_ARGUMENTS))
+    if reserved:
+        raise ConfigError(f"env_kwargs {reserved} are arguments of gymnasium.make, not of the env")
+    check_data("env_kwargs", env_kwargs)
     if env_id not in gym.registry:
         ours = sorted(k for k in gym.registry if k.startswith(f"{NAMESPACE}/"))
         raise ConfigError(
             f"unknown env {env_id!r}; allowed: {', '.join(ours)} "
-            "(the stateful_rl/ prefix may be omitted) or any registered Gymnasium id"
+            "(the stateful_rl/ prefix may be omitted), any registered Gymnasium id, or an id "
+            "your package registers (--import PACKAGE)"
         )
     try:
         env = gym.make(env_id, **env_kwargs)
@@ -262,6 +268,7 @@ def resolve_config(
     """Merge defaults, preset, file, overrides and flags (``None`` flags are unset); validate."""
     user = merge(load_yaml(config_file) if config_file else {}, overrides or {})
     user = merge(user, {k: v for k, v in (flags or {}).items() if v is not None})
+    check_data("config", {k: v for k, v in user.items() if k != "env"})
     for key in ("env", "agent"):
         if key not in user:
             raise ConfigError(f"no {key} given: use --{key} or put {key}: in the --config file")
@@ -290,11 +297,12 @@ def resolve_config(
             f"agent {agent!r} has no encoder; --encoder applies to: "
             + ", ".join(a for a in AGENTS if "encoder" in hyperparam_names(a))
         )
-    for key, fixed in FIXED_HYPERPARAMS.get(agent, {}).items():
+    fixed_hyperparams = dict(AGENTS[agent].fixed)
+    for key, fixed in fixed_hyperparams.items():
         given = values.get("hyperparams", {}).get(key, fixed)
         if (list(given) if isinstance(given, tuple) else given) != fixed:
             raise ConfigError(f"agent {agent!r} fixes hyperparams.{key} = {fixed!r}, got {given!r}")
-    values["hyperparams"] = merge(values.get("hyperparams", {}), FIXED_HYPERPARAMS.get(agent, {}))
+    values["hyperparams"] = merge(values.get("hyperparams", {}), fixed_hyperparams)
     values["hyperparams"] = check_hyperparams(agent, values["hyperparams"])
     config = RunConfig(**values)
     check_device(config.device)
@@ -303,15 +311,26 @@ def resolve_config(
 
 
 def check_device(device: str) -> None:
-    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (torch's own parser names the problem)."""
+    """``auto``, ``cpu``, ``cuda``/``cuda:N`` or ``mps``, present on this machine (a run on
+    another device than the one asked for would be recorded wrongly)."""
     import torch
 
     if device == "auto":
         return
     try:
-        torch.device(device)
+        parsed = torch.device(device)
     except RuntimeError as error:
         raise ConfigError(f"device {device!r}: {error}; allowed: auto, cpu, cuda, cuda:N") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (parsed.index or 0) >= count:
+            found = f"{count} CUDA device(s)" if count else "no CUDA device"
+            raise ConfigError(f"device {device!r}: this machine has {found}; use auto or cpu")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"device {device!r}: MPS is not available here; use auto or cpu")
+    elif parsed.type != "cpu":
+        raise ConfigError(f"device {device!r}: allowed: auto, cpu, cuda, cuda:N, mps")
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:

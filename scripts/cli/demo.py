@@ -11,6 +11,7 @@ the table with the memory score ``(R - R_memoryless) / (R_oracle - R_memoryless)
 from __future__ import annotations
 
 import json
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -34,15 +35,38 @@ REFERENCE_LABELS = {
 }
 
 
-def train_quietly(config: RunConfig, run_dir: Path) -> tuple[float, float]:
-    """Train one run with one torch thread and no progress bar; (wall, CPU) seconds taken."""
+def progress_printer(label: str, total: int, every: float = 0.1):
+    """A ``learn`` callback printing one line each ``every`` of ``total`` steps: steps done,
+    the latest evaluation, elapsed time (the demo's two agents train in other processes)."""
+    start, next_mark = time.perf_counter(), every * total
+
+    def report(local_vars: dict, global_vars: dict) -> bool:
+        nonlocal next_mark
+        agent = local_vars["self"]
+        if agent.num_timesteps >= next_mark:
+            next_mark += every * total
+            latest = agent.eval_history[-1][1] if agent.eval_history else float("nan")
+            print(
+                f"  {label}: {agent.num_timesteps:>7}/{total} steps, last evaluation "
+                f"{latest:+.3f}, {time.perf_counter() - start:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        return True
+
+    return report
+
+
+def train_quietly(config: RunConfig, run_dir: Path, label: str) -> tuple[float, float]:
+    """Train one run with one torch thread, printing a progress line every 10 %; (wall,
+    CPU) seconds taken."""
     import torch
 
     from stateful_rl.cli.training import train
 
     torch.set_num_threads(1)
     start, cpu = time.perf_counter(), time.process_time()
-    train(config, run_dir, progress_bar=False)
+    train(config, run_dir, progress_bar=False, callback=progress_printer(label, config.steps))
     return time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -84,7 +108,9 @@ def run_demo(run_dir: Path, seed: int = 0, steps: int | None = None, workers: in
         f"({', '.join(f'{c.steps} steps' for c in configs.values())}) into {root} ..."
     )
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = {a: pool.submit(train_quietly, c, root / a) for a, c in configs.items()}
+        futures = {
+            a: pool.submit(train_quietly, c, root / a, DEMO_AGENTS[a]) for a, c in configs.items()
+        }
         for agent, future in futures.items():
             wall, cpu = future.result()
             console.print(f"  {DEMO_AGENTS[agent]}: trained in {wall:.0f} s ({cpu:.0f} s CPU)")

@@ -17,20 +17,44 @@ from stateful_rl import __version__
 from stateful_rl.cli.config import ConfigError, parse_overrides, resolve_config
 
 BENCHMARKS = ("envs", "encoders", "agents", "nfq", "salamander")
-EXIT_CONFIG = 2
+EXIT_CONFIG = 2  # argparse's status for usage errors: nothing was written
+EXIT_IO = 1
+
+
+def import_modules(names: list[str]) -> None:
+    """Import the packages named by ``--import`` (they register their own env ids); only the
+    command line names code to import, never a file."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ConfigError(f"--import {name}: {error}") from None
+
+
+def set_threads(threads: int) -> None:
+    """Torch's intra-op threads for this process (``--threads``)."""
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from stateful_rl.cli.catalog import print_catalog
 
+    import_modules(args.imports)
     print_catalog()
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from stateful_rl.cli.evaluate import summary_line
     from stateful_rl.cli.run_dir import fresh_dir
     from stateful_rl.cli.training import resume, train
 
+    import_modules(args.imports)
+    set_threads(args.threads)
     if args.resume is not None:
         given = [
             f"--{k.replace('_', '-')}"
@@ -42,26 +66,24 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "--resume continues the run with its saved config.yaml; "
                 f"drop {given or ['--run-dir']}"
             )
-        resume(args.resume, progress_bar=not args.no_progress)
-        print(f"resumed and finished {args.resume}", file=sys.stderr)
-        return 0
-    overrides = parse_overrides([item for group in args.set for item in group])
-    if args.encoder is not None:
-        overrides.setdefault("hyperparams", {})["encoder"] = args.encoder
-    flags = {
-        "env": args.env,
-        "agent": args.agent,
-        "steps": args.steps,
-        "seed": args.seed,
-        "device": args.device,
-    }
-    config = resolve_config(args.config, overrides, flags)
-    default = Path("runs") / f"{config.env.split('/')[-1]}_{config.agent}_seed{config.seed}"
-    run_dir = Path(args.run_dir) if args.run_dir else fresh_dir(default)
-    print(f"run directory: {run_dir}", file=sys.stderr)
-    train(config, run_dir, progress_bar=not args.no_progress)
-    from stateful_rl.cli.evaluate import summary_line
-
+        run_dir = Path(args.resume)
+        resume(run_dir, progress_bar=not args.no_progress)
+    else:
+        overrides = parse_overrides([item for group in args.set for item in group])
+        if args.encoder is not None:
+            overrides.setdefault("hyperparams", {})["encoder"] = args.encoder
+        flags = {
+            "env": args.env,
+            "agent": args.agent,
+            "steps": args.steps,
+            "seed": args.seed,
+            "device": args.device,
+        }
+        config = resolve_config(args.config, overrides, flags)
+        default = Path("runs") / f"{config.env.split('/')[-1]}_{config.agent}_seed{config.seed}"
+        run_dir = Path(args.run_dir) if args.run_dir else fresh_dir(default)
+        print(f"run directory: {run_dir}", file=sys.stderr)
+        train(config, run_dir, progress_bar=not args.no_progress)
     print(summary_line(json.loads((run_dir / "eval.json").read_text())), file=sys.stderr)
     return 0
 
@@ -69,10 +91,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from stateful_rl.cli.evaluate import EVAL_SEED, evaluate_run, summary_line
 
+    import_modules(args.imports)
+    set_threads(args.threads)
     seed = EVAL_SEED if args.seed is None else args.seed
-    result = evaluate_run(args.run_dir, args.episodes, seed, args.video, args.model)
+    result = evaluate_run(args.run_dir, args.episodes, seed, args.video, args.model, args.out)
     print(summary_line(result), file=sys.stderr)
     print(json.dumps(result, indent=2))
+    if "not_written" in result:
+        print(
+            f"stateful-rl eval: warning: result not saved ({result['not_written']})",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -99,7 +128,37 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """``--import`` and ``--threads``, shared by the commands that build envs and agents."""
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (a package that registers its own env ids); repeatable",
+    )
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=1,
+        help="torch threads for this process (default 1: on a busy machine more threads are "
+        "slower for networks of this size)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from stateful_rl.agents import AGENTS
+    from stateful_rl.encoders import ENCODERS
+
     parser = argparse.ArgumentParser(
         prog="stateful-rl", description="Reinforcement learning under partial observability."
     )
@@ -107,12 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="environments (with spaces), agents and encoders")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (a package that registers env ids)")  # fmt: skip
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("train", help="train an agent into a run directory")
     p.add_argument("--env", help="env id (stateful_rl/ prefix optional), e.g. OccludedCatch-v0")
-    p.add_argument("--agent", help="dqn, recurrent-dqn, esn-dqn, nfq, recurrent-nfq, esn-nfq")
-    p.add_argument("--encoder", help="recurrent encoder: lstm, gru, elman, esn")
+    p.add_argument("--agent", help=f"one of: {', '.join(AGENTS)}")
+    p.add_argument("--encoder", help=f"recurrent agents' encoder, one of: {', '.join(ENCODERS)}")
     p.add_argument("--config", help="YAML file with run keys (see stateful_rl.cli.config)")
     p.add_argument(
         "--set",
@@ -124,32 +185,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--steps", type=int, help="env steps to train (default: the preset's)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
     p.add_argument("--run-dir", help="output directory (default runs/<env>_<agent>_seed<S>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last checkpoint (from scratch if it has none)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a run's policy; JSON on stdout and in eval.json")
+    p = sub.add_parser(
+        "eval", help="evaluate a run's saved model; JSON on stdout and in eval-<model>.json"
+    )
     p.add_argument("run_dir")
-    p.add_argument("--episodes", type=int, help="episodes (default: the run's eval_episodes)")
+    p.add_argument(
+        "--episodes", type=positive_int, help="episodes (default: the run's eval_episodes)"
+    )
     p.add_argument("--seed", type=int, help="seed of the first episode (episode i: seed + i)")
     p.add_argument(
-        "--video", type=int, nargs="?", const=1, default=0, metavar="N", help="record N GIFs"
+        "--video",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="N",
+        help="record N episodes as videos (mp4 with imageio-ffmpeg installed, else GIF)",
     )
-    p.add_argument("--model", choices=("model", "best_model"), default="model")
+    p.add_argument(
+        "--model",
+        choices=("best_model", "model"),
+        help="which saved model (default: best_model if the run kept one, else model)",
+    )
+    p.add_argument(
+        "--out", help="where to write the JSON result (default RUN_DIR/eval-<model>.json)"
+    )
+    add_common(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="run a benchmark script (extra arguments go to it)")
     p.add_argument("name", choices=BENCHMARKS)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of the benchmark")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="feed-forward vs recurrent DQN on an occluded task (~3 min)")
-    p.add_argument("--run-dir", default="runs/demo")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, help="override the training steps (for a quick look)")
-    p.add_argument("--workers", type=int, default=2, help="parallel training processes")
+    p = sub.add_parser("demo", help="feed-forward vs recurrent DQN on an occluded task (~2 min)")
+    p.add_argument("--run-dir", default="runs/demo", help="output directory (default runs/demo)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of both agents (default 0)")
+    p.add_argument(
+        "--steps", type=positive_int, help="override the training steps (for a quick look)"
+    )
+    p.add_argument(
+        "--workers", type=positive_int, default=2, help="parallel training processes (default 2)"
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sweep", help="grid of runs on Ray (pip install 'stateful-rl[sweep]')")
@@ -161,13 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``stateful-rl`` console script; returns the exit status."""
+    """Entry point of the ``stateful-rl`` console script; returns the exit status: 0, 2 for a
+    configuration problem (nothing written), 1 when a file cannot be written or read."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ConfigError as error:
         print(f"stateful-rl {args.command}: error: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as error:
+        where = error.filename or ""
+        print(
+            f"stateful-rl {args.command}: error: {where}: {error.strerror or error}",
+            file=sys.stderr,
+        )
+        return EXIT_IO
 
 
 if __name__ == "__main__":

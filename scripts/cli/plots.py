@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt
 import numpy as np
 
-from stateful_rl.agents.base import write_atomic
+from stateful_rl.agents.persistence import write_atomic
 
 
 @dataclass

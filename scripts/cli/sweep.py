@@ -35,7 +35,7 @@ import numpy as np
 from scipy import stats
 
 from stateful_rl.agents import AGENTS
-from stateful_rl.agents.base import write_atomic
+from stateful_rl.agents.persistence import write_atomic
 from stateful_rl.cli.config import (
     ConfigError,
     RunConfig,

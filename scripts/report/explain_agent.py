@@ -37,7 +37,13 @@ import torch
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.agents import DQN, RecurrentDQN
 from stateful_rl.agents.base import write_atomic
-from stateful_rl.agents.explain import METHODS, RecurrentQExplainer
+from stateful_rl.agents.explain import (
+    METHODS,
+    RecurrentQExplainer,
+    explain_occluded_decisions,
+    pick_decision,
+    play_episode,
+)
 from stateful_rl.envs.reference_policies import episode_returns, memory_score
 
 ENV_ID = "stateful_rl/OccludedTracking-v0"
@@ -100,93 +106,6 @@ def train(kind: str, steps: int, seed: int, out: Path, n_envs: int = 8) -> dict[
 
 
 # ---------------------------------------------------------------- explaining
-def play(agent: RecurrentDQN, seed: int) -> dict[str, np.ndarray]:
-    """One greedy episode: observations ``[T, F]``, actions ``[T]``, rewards ``[T]``,
-    visibility ``[T]`` and the true target position ``[T]`` (before each action)."""
-    env = gym.make(ENV_ID)
-    obs, info = env.reset(seed=seed)
-    state, start = None, True
-    rows: dict[str, list] = {"obs": [], "action": [], "reward": [], "visible": [], "target": []}
-    done = False
-    while not done:
-        action, state = agent.predict(obs, state, np.array([start]))
-        rows["obs"].append(obs)
-        rows["action"].append(int(action))
-        rows["visible"].append(bool(info["visible"]))
-        rows["target"].append(float(info["target_state"][0]))
-        obs, reward, terminated, truncated, info = env.step(action)
-        rows["reward"].append(float(reward))
-        start, done = False, terminated or truncated
-    env.close()
-    return {k: np.asarray(v) for k, v in rows.items()}
-
-
-def occlusion_starts(visible: np.ndarray) -> np.ndarray:
-    """For every step, the first step of the occlusion it lies in (−1 where visible or no
-    visible step came before)."""
-    start = np.full(len(visible), -1)
-    for t in range(1, len(visible)):
-        if not visible[t]:
-            start[t] = start[t - 1] if not visible[t - 1] else t
-    return start
-
-
-def last_visible_fractions(
-    relevance: np.ndarray, t: int, visible: np.ndarray, begin: int, k: int = LAST_VISIBLE
-) -> dict[str, float]:
-    """Fractions of |relevance| over steps ``0..t`` (``relevance[T, D]``) on the last ``k``
-    visible steps before ``begin`` (``visible[T]``): all features, the target features
-    only, and the share those steps would have under an even spread over ``0..t``."""
-    window = np.flatnonzero(visible[:begin])[-k:]
-    magnitude = np.abs(relevance[: t + 1])
-    target = magnitude[:, TARGET_FEATURES]
-    return {
-        "all_features": float(magnitude[window].sum() / max(magnitude.sum(), 1e-12)),
-        "target_features": float(target[window].sum() / max(target.sum(), 1e-12)),
-        "uniform_all": len(window) / (t + 1),
-    }
-
-
-def explain_episodes(
-    explainer: RecurrentQExplainer,
-    episodes: list[dict[str, np.ndarray]],
-    stride: int,
-    methods: tuple[str, ...] = METHODS,
-) -> dict[str, Any]:
-    """Explain every ``stride``-th occluded decision (steps with an earlier visible step) of
-    each episode by ``methods``; the decisions at one step are explained in one batch."""
-    starts = [occlusion_starts(e["visible"]) for e in episodes]
-    length = len(episodes[0]["visible"])
-    obs = torch.as_tensor(np.stack([e["obs"] for e in episodes], axis=1))
-    actions = torch.as_tensor(np.stack([e["action"] for e in episodes], axis=1))
-    fractions: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
-    for t in range(1, length, stride):
-        batch = [b for b, s in enumerate(starts) if s[t] >= 0]
-        if not batch:
-            continue
-        e = explainer.explain(obs[: t + 1, batch], actions[: t + 1, batch], methods=methods)
-        for method, r in e.relevance.items():
-            for column, b in enumerate(batch):
-                fractions[method].append(
-                    last_visible_fractions(
-                        r[:, column].numpy(), t, episodes[b]["visible"], starts[b][t]
-                    )
-                )
-    decisions = len(fractions[methods[0]])
-    summary: dict[str, Any] = {"decisions": decisions, "episodes": len(episodes)}
-    for method, rows in fractions.items():
-        summary[method] = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
-    return summary
-
-
-def pick_decision(episode: dict[str, np.ndarray], depth: int = 6) -> int:
-    """An occluded step ``depth`` steps into the longest occlusion (its last step if shorter)."""
-    starts = occlusion_starts(episode["visible"])
-    begins, counts = np.unique(starts[starts >= 0], return_counts=True)
-    begin = int(begins[np.argmax(counts)])
-    return begin + min(depth, int(counts.max()) - 1)
-
-
 def plot_explanation(
     explainer: RecurrentQExplainer, episode: dict[str, np.ndarray], t: int,
     summary: dict[str, Any], path: Path,
@@ -252,8 +171,8 @@ def explain_saved_agent(
     episodes, draw the figure; returns the numbers (also written next to the figure)."""
     agent = RecurrentDQN.load(run_dir / "model.zip", device="cpu")
     explainer = RecurrentQExplainer(agent, OBS_NAMES)
-    episodes = [play(agent, EXPLAIN_SEED + k) for k in range(n_episodes)]
-    summary = explain_episodes(explainer, episodes, stride)
+    episodes = [play_episode(agent, ENV_ID, EXPLAIN_SEED + k) for k in range(n_episodes)]
+    summary = explain_occluded_decisions(explainer, episodes, stride, TARGET_FEATURES, LAST_VISIBLE)
     t = pick_decision(episodes[0])
     plot_explanation(explainer, episodes[0], t, summary, figure)
     returns = [float(e["reward"].sum()) for e in episodes]

@@ -48,6 +48,13 @@ BUDGETS = {"segment": 2000, "body": 1200, "limbs": 3000}
 POPSIZE = 16
 CALIBRATION_DRIVES = {"swim": 4.0, "walk": 2.0}
 CONTROLS = ("cpg", "neural_cpg")
+SWIM_DRIVES, WALK_DRIVES = (3.5, 4.0, 4.5, 5.0), (1.5, 2.0, 2.5)
+TURN_DRIVES = (
+    ("stateful_rl/SalamanderSwim-v1", 4.5, 3.5),
+    ("stateful_rl/SalamanderSwim-v1", 3.5, 4.5),
+    ("stateful_rl/SalamanderWalk-v1", 2.5, 1.5),
+    ("stateful_rl/SalamanderWalk-v1", 1.5, 2.5),
+)
 
 
 def fit_stage(
@@ -183,10 +190,12 @@ def save_figure(path: Path, swim: float = 4.0, walk: float = 2.0, seconds: float
     write_atomic(path, data.getvalue())
 
 
-def summary(steps: int) -> None:
-    """Print the fitted network's gait measures, the eigenvalues at its fixed points and the
-    environments' centre-of-mass speed against drive next to the 2007 CPG's (markdown)."""
-    from stateful_rl.bench.salamander import SWIM, SWIM_DRIVES, WALK, WALK_DRIVES, constant_drive
+def summary(seconds: float) -> None:
+    """Print the fitted network's gait measures, the eigenvalues at its fixed points, and the
+    environments' (v1) centre-of-mass speed against drive, turn rate under drive differences
+    and turn rate of every discrete turn action, next to the 2007 CPG's (markdown); each
+    command held for ``seconds`` (``gaits.hold``)."""
+    from stateful_rl.envs.salamander.gaits import SWIM, WALK, constant_drive, discrete_turn_rates
     from stateful_rl.envs.salamander.neural_cpg import build_network, eigenvalues, load_fitted
     from stateful_rl.envs.salamander.neural_cpg_targets import gait_measures
 
@@ -221,13 +230,25 @@ def summary(steps: int) -> None:
     print("|---|---:|---:|---:|")
     for gait, env_id, levels in (("walk", WALK, WALK_DRIVES), ("swim", SWIM, SWIM_DRIVES)):
         for d in levels:
-            speeds = [constant_drive(env_id, d, d, steps, control=c)[0] for c in CONTROLS]
+            speeds = [constant_drive(env_id, d, d, c, seconds=seconds).speed for c in CONTROLS]
             print(f"| {gait} | {d:g} | {speeds[0]:.3f} | {speeds[1]:.3f} |")
-    print("\n| env, drives left/right | heading change, 2007 CPG (deg) | neural CPG (deg) |")
+    print("\n| env, drives left/right | turn rate, 2007 CPG (deg/s) | neural CPG (deg/s) |")
     print("|---|---:|---:|")
-    for env_id, left, right in ((SWIM, 4.5, 3.5), (SWIM, 3.5, 4.5), (WALK, 2.5, 1.5)):
-        turns = [constant_drive(env_id, left, right, steps, control=c)[1] for c in CONTROLS]
-        print(f"| {env_id.split('/')[1]} {left:g}/{right:g} | {turns[0]:+.1f} | {turns[1]:+.1f} |")
+    for env_id, left, right in TURN_DRIVES:
+        rates = [
+            constant_drive(env_id, left, right, c, seconds=seconds).turn_rate for c in CONTROLS
+        ]
+        name = env_id.split("/")[1]
+        print(f"| {name} {left:g}/{right:g} | {rates[0]:+.1f} | {rates[1]:+.1f} |")
+    print("\n| env | level | turn | drives | 2007 CPG (deg/s) | neural CPG (deg/s) |")
+    print("|---|---:|---|---|---:|---:|")
+    for env_id in (SWIM, WALK):
+        tables = [discrete_turn_rates(env_id, control=f"{c}_discrete") for c in CONTROLS]
+        for old, new in zip(*tables, strict=True):
+            print(
+                f"| {env_id.split('/')[1]} | {old.level:g} | {old.turn} | {new.drives} | "
+                f"{old.turn_rate:+.1f} | {new.turn_rate:+.1f} |"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -240,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     figure_parser = commands.add_parser("figure", help="neuron activity figure (PNG)")
     figure_parser.add_argument("--out", type=Path, default=Path("docs/figures/neural_cpg.png"))
     summary_parser = commands.add_parser("summary", help="gait, eigenvalue and speed tables")
-    summary_parser.add_argument("--steps", type=int, default=500, help="control steps per run")
+    summary_parser.add_argument("--seconds", type=float, default=20.0, help="per held command")
     args = parser.parse_args(argv)
     if args.command == "fit":
         if args.budget_scale <= 0:
@@ -250,9 +271,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "figure":
         save_figure(args.out)
     else:
-        if args.steps < 8:
-            raise ValueError(f"--steps must be >= 8, got {args.steps}")
-        summary(args.steps)
+        if not 10.0 <= args.seconds <= 600.0:
+            raise ValueError(f"--seconds must be in [10, 600], got {args.seconds}")
+        summary(args.seconds)
         return
     print(f"wrote {args.out}")
 

@@ -17,7 +17,7 @@ import stateful_rl.envs  # noqa: F401
 from stateful_rl.agents import DQN, DQNConfig, RecurrentDQN, esn_dqn
 from stateful_rl.agents.base import multiples_crossed
 
-torch.set_num_threads(1)  # several torch threads on a loaded 2-core machine are ~100x slower
+torch.set_num_threads(1)  # several threads on busy cores are far slower for small nets
 
 FAST = {"learning_starts": 100, "buffer_size": 2000, "train_freq": 4, "target_update_interval": 100}
 RECURRENT_FAST = {
@@ -59,11 +59,64 @@ def test_non_discrete_action_space_is_refused_naming_it():
         DQN("Pendulum-v1")
 
 
+def test_signature_lists_the_hyper_parameters():
+    import inspect
+
+    parameters = inspect.signature(RecurrentDQN).parameters
+    assert parameters["burn_in"].default == 10 and parameters["gamma"].default == 0.99
+    assert parameters["seed"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert "learning_rate" in inspect.signature(DQN).parameters
+    assert "burn_in" not in inspect.signature(DQN).parameters
+
+
+def test_learn_runs_with_one_thread_and_restores_the_setting(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.delenv("TORCH_NUM_THREADS", raising=False)
+    seen = []
+    torch.set_num_threads(2)
+    try:
+        DQN("CartPole-v1", **FAST).learn(
+            20, callback=lambda *_: seen.append(torch.get_num_threads()) or True
+        )
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        DQN("CartPole-v1", **FAST, threads=None).learn(
+            20, callback=lambda *_: seen.append(torch.get_num_threads()) or True
+        )
+        assert set(seen) == {2}
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        seen.clear()
+        DQN("CartPole-v1", **FAST).learn(
+            20, callback=lambda *_: seen.append(torch.get_num_threads()) or True
+        )
+        assert set(seen) == {2}
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_agents_register_the_environment_ids_on_import():
+    import subprocess
+    import sys
+
+    code = (
+        "import gymnasium as gym\nfrom stateful_rl.agents import RecurrentDQN\n"
+        "gym.make_vec('stateful_rl/CartPoleNoVel-v0', 2)\n"
+        "RecurrentDQN('stateful_rl/CartPoleNoVel-v0', encoder='gru')\nprint('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
 def test_config_errors_name_the_key():
     with pytest.raises(ValueError, match=r"unknown DQNConfig key.*learnig_rate.*allowed"):
         DQN("CartPole-v1", learnig_rate=1e-3)
-    with pytest.raises(ValueError, match=r"DQNConfig.batch_size must be <class 'int'>"):
+    with pytest.raises(ValueError, match=r"DQNConfig.batch_size must be int, got '32'"):
         DQNConfig(batch_size="32")
+    with pytest.raises(ValueError, match=r"DQNConfig.gamma must be a finite number, got nan"):
+        DQNConfig(gamma=float("nan"))
+    with pytest.raises(ValueError, match=r"threads must be 'auto', None or an int >= 1"):
+        DQN("CartPole-v1", threads=0)
     with pytest.raises(ValueError, match="burn_in"):
         RecurrentDQN("CartPole-v1", burn_in=39)
     with pytest.raises(ValueError, match="unknown encoder 'transformer'"):
@@ -156,11 +209,13 @@ def test_discrete_observations_are_one_hot():
 
 def test_readout_input_feeds_the_encoder_input_to_the_head():
     agent = AGENTS["esn-readout-input"]("CartPole-v1", seed=0)
-    assert agent.head[0][0].in_features == 50 + 4 + 2  # reservoir, observation, previous action
+    assert (
+        agent.policy.head[0][0].in_features == 50 + 4 + 2
+    )  # reservoir, observation, previous action
     with torch.no_grad():  # the head's input weights on x change Q: x reaches the head
-        q0 = agent.head(agent._head_input(torch.zeros(1, 50), torch.ones(1, 6)))
-        agent.head[0][0].weight[:, 50:] += 1.0
-        q1 = agent.head(agent._head_input(torch.zeros(1, 50), torch.ones(1, 6)))
+        q0 = agent.policy.q_from(torch.zeros(1, 50), torch.ones(1, 6))
+        agent.policy.head[0][0].weight[:, 50:] += 1.0
+        q1 = agent.policy.q_from(torch.zeros(1, 50), torch.ones(1, 6))
     assert not torch.allclose(q0, q1)
 
 
@@ -190,13 +245,15 @@ def test_numpy_acting_equals_the_torch_q_network():
 
 def test_esn_reservoir_stays_frozen():
     agent = AGENTS["esn"]("CartPole-v1", seed=0)
-    reservoir = {k: v.clone() for k, v in agent.encoder.state_dict().items()}
-    head = [p.clone() for p in agent.head.parameters()]
+    reservoir = {k: v.clone() for k, v in agent.policy.encoder.state_dict().items()}
+    head = [p.clone() for p in agent.policy.head.parameters()]
     agent.learn(500)
-    for k, v in agent.encoder.state_dict().items():
+    for k, v in agent.policy.encoder.state_dict().items():
         assert torch.equal(dense(v), dense(reservoir[k])), k
-    assert any(not torch.equal(a, b) for a, b in zip(head, agent.head.parameters(), strict=True))
-    assert agent.target_encoder is agent.encoder
+    assert any(
+        not torch.equal(a, b) for a, b in zip(head, agent.policy.head.parameters(), strict=True)
+    )
+    assert agent.target_policy.encoder is agent.policy.encoder
 
 
 class NaNAfter(gym.Wrapper):

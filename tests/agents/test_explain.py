@@ -1,4 +1,4 @@
-"""Explaining a recurrent DQN's decisions (agents/explain.py, scripts/explain_agent.py)."""
+"""Explaining a recurrent DQN's decisions (agents/explain.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,21 @@ import torch
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.agents import RecurrentDQN
-from stateful_rl.agents.explain import RecurrentQExplainer
-from stateful_rl.report.explain_agent import (
-    ENV_ID,
+from stateful_rl.agents.explain import (
+    RecurrentQExplainer,
     last_visible_fractions,
     occlusion_starts,
     pick_decision,
-    play,
+    play_episode,
 )
+
+ENV_ID = "stateful_rl/OccludedTracking-v0"
+TARGET_FEATURES = (1, 2)
+
+
+def play(agent, seed):
+    return play_episode(agent, ENV_ID, seed)
+
 
 STEPS = 40
 
@@ -58,27 +65,24 @@ def episode(agent) -> dict[str, torch.Tensor]:
 
 def agent_q_values(agent: RecurrentDQN, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """Q-values ``[T, B, A]`` as the agent computes them while acting, step by step."""
-    state = agent._initial_state(obs.shape[1])
+    state = agent.policy.initial_state(obs.shape[1])
     q = []
     with torch.no_grad():
         for t in range(obs.shape[0]):
             start = torch.full((obs.shape[1],), t == 0)
-            *encoder_state, prev = state
-            prev = torch.where(start, -1, prev)
-            x = agent._inputs(agent._normalize(obs[t].clone()), prev)
-            features, encoder_state = agent.encoder.step(x, tuple(encoder_state), start)
-            q.append(agent.head(features))
-            state = (*encoder_state, actions[t])
+            values, state = agent.policy.step(agent.normalize(obs[t]), state, start)
+            q.append(values)
+            state = agent.policy.record_actions(state, actions[t])
     return torch.stack(q)
 
 
 @pytest.mark.parametrize("fold", [True, False])
 def test_explained_network_is_the_agents(agent, episode, fold):
-    before = {k: v.clone() for k, v in agent.encoder.state_dict().items()}
+    before = {k: v.clone() for k, v in agent.policy.encoder.state_dict().items()}
     explainer = RecurrentQExplainer(agent, fold_normalization=fold)
-    for key, value in agent.encoder.state_dict().items():  # the agent is left as it was
+    for key, value in agent.policy.encoder.state_dict().items():  # the agent is left as it was
         assert torch.equal(value, before[key]), key
-    assert agent.head.training
+    assert agent.policy.head.training
     expected = agent_q_values(agent, episode["obs"], episode["actions"])
     for t in (0, 7, STEPS - 1):
         x = explainer.inputs(episode["obs"][: t + 1], episode["actions"][: t + 1])
@@ -171,13 +175,13 @@ def test_last_visible_fractions():
     relevance[4, 1] = 3.0  # target feature, inside the last 5 visible steps before step 6
     relevance[0, 1] = -1.0  # older
     relevance[8, 0] = 4.0  # tracker now
-    f = last_visible_fractions(relevance, t=8, visible=visible, begin=6, k=5)
+    f = last_visible_fractions(relevance, 8, visible, 6, TARGET_FEATURES, k=5)
     assert f["all_features"] == pytest.approx(3 / 8)
     assert f["target_features"] == pytest.approx(3 / 4)
     assert f["uniform_all"] == pytest.approx(5 / 9)
     # the window skips occluded steps: before step 10 the last 5 visible are 2, 3, 4, 5, 9
     relevance[9, 2], relevance[1, 2] = 2.0, 100.0
-    f = last_visible_fractions(relevance, t=11, visible=visible, begin=10, k=5)
+    f = last_visible_fractions(relevance, 11, visible, 10, TARGET_FEATURES, k=5)
     assert f["target_features"] == pytest.approx(5 / 106)
     assert f["all_features"] == pytest.approx(5 / 110)
     assert pick_decision({"visible": visible}, depth=1) == 7
@@ -197,17 +201,18 @@ def test_saved_agent_still_loads_and_remembers():
     occlusion its LRP relevance sits on the last visible steps far above an even spread."""
     from pathlib import Path
 
-    from stateful_rl.report.explain_agent import OBS_NAMES, RUN_DIR
-
-    saved = RecurrentDQN.load(Path(__file__).parents[2] / RUN_DIR / "model.zip", device="cpu")
+    run_dir = Path(__file__).parents[2] / "docs" / "saved_runs" / "rdqn_lstm_tracking"
+    saved = RecurrentDQN.load(run_dir / "model.zip", device="cpu")
     rollout = play(saved, 20_000_000)
     assert rollout["reward"].sum() > -25  # memoryless reference: -32 on average
     t = pick_decision(rollout)
-    e = RecurrentQExplainer(saved, OBS_NAMES).explain(
+    e = RecurrentQExplainer(saved, ["tracker x", "seen target x", "visible flag"]).explain(
         torch.as_tensor(rollout["obs"][: t + 1, None]),
         torch.as_tensor(rollout["action"][: t + 1, None]),
         methods=["lrp"],
     )
     begin = occlusion_starts(rollout["visible"])[t]
-    f = last_visible_fractions(e.relevance["lrp"][:, 0].numpy(), t, rollout["visible"], begin)
+    f = last_visible_fractions(
+        e.relevance["lrp"][:, 0].numpy(), t, rollout["visible"], begin, TARGET_FEATURES
+    )
     assert f["all_features"] > 3 * f["uniform_all"], f

@@ -7,7 +7,7 @@ import torch
 
 from stateful_rl.agents import RecurrentDQN
 
-torch.set_num_threads(1)  # several torch threads on a loaded 2-core machine are ~100x slower
+torch.set_num_threads(1)  # several threads on busy cores are far slower for small nets
 
 
 class RecallEnv(gym.Env):

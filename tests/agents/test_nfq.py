@@ -1,4 +1,4 @@
-"""NFQ and RecurrentNFQ (issue 6): fitting, known optimal Q, hint-to-goal, save/load, errors."""
+"""NFQ and RecurrentNFQ: fitting, known optimal Q, hint-to-goal, save/load, errors."""
 
 from __future__ import annotations
 
@@ -254,11 +254,26 @@ def test_episode_features_match_step_by_step_acting(encoder):
     chunk = agent.episode_chunks()[-1]
     length = int(chunk.mask[:, 0].sum()) + 1
     with torch.no_grad():
-        whole = agent.head(agent._features(chunk))[:length, 0]
+        whole = agent.policy.head(agent._features(chunk))[:length, 0]
         state, stepped = agent._initial_state(1), []
         for t in range(length):
             start = torch.tensor([t == 0])
-            q, state = agent._step_q(agent._normalize(chunk.obs[t, :1]), state, start)
+            q, state = agent.policy.step(agent.normalize(chunk.obs[t, :1]), state, start)
             state = agent._record_actions(state, chunk.actions[t, :1])
             stepped.append(q)
     torch.testing.assert_close(torch.cat(stepped), whole, atol=1e-5, rtol=1e-5)
+
+
+def test_refit_restores_each_encoders_own_initialisation():
+    """Refitting from scratch re-initialises the encoder as its constructor does: the
+    LSTM's forget-gate bias is back at 1 (torch's generic reset would draw it around 0)."""
+    from stateful_rl.agents import RecurrentNFQ
+
+    agent = RecurrentNFQ("stateful_rl/CartPoleNoVel-v0", encoder="lstm", refit=True, epochs=1,
+                         rprop_step=1e-4, encoder_kwargs={"hidden_size": 8}, seed=0)  # fmt: skip
+    with torch.no_grad():
+        agent.policy.encoder.rnn.bias_ih_l0.fill_(-3.0)  # far from any initialisation
+    agent.learn(200)
+    assert agent._n_fits >= 2
+    bias = agent.policy.encoder.rnn.bias_ih_l0.detach()
+    assert abs(bias[8:16].mean().item() - 1.0) < 0.05

@@ -31,9 +31,10 @@ def fill(buffer: ReplayBuffer, episode_lengths: list[int], n_steps: int) -> list
             starts.append(t)
         obs = np.full((2, 1), t, dtype=np.float32)
         state = (np.full((2, 3), t, dtype=np.float32),) if buffer.wants_state() else None
+        prev = np.full(2, -1 if start else (t - 1) % 2)  # what a recurrent policy read
         buffer.add(
             obs, np.array([t % 2, t % 2]), np.ones(2) * valid, np.array([done] * 2),
-            np.zeros(2, bool), np.array([start] * 2), np.array([valid] * 2), state,
+            np.zeros(2, bool), np.array([start] * 2), np.array([valid] * 2), state, prev,
         )  # fmt: skip
         start = pending_reset
         if pending_reset:
@@ -107,3 +108,31 @@ def test_bad_arguments_raise():
         buffer.sample_sequences(1, np.random.default_rng(0), 8, 0, 1, 0.9)
     with pytest.raises(ValueError, match="outside the stored slots"):
         buffer.sequences(np.array([0]), np.array([0]), 8, 0, 1, 0.9)
+
+
+def test_replayed_sequences_reproduce_the_acting_states():
+    """Observations, previous actions, episode starts and stored states of the replay are
+    what the policy read while acting: replaying a stride from one stored state reaches the
+    next stored state (a wrong previous action, e.g., would not)."""
+    import gymnasium as gym
+    import torch
+
+    import stateful_rl.envs  # noqa: F401
+    from stateful_rl.agents import RecurrentDQN
+
+    env = gym.make_vec("stateful_rl/OccludedCatch-v0", 3)
+    agent = RecurrentDQN(env, encoder="gru", encoder_kwargs={"hidden_size": 8},
+                         normalize_obs=False, learning_starts=10**6, exploration_final_eps=0.5,
+                         sequence_length=12, sequence_stride=4, burn_in=2, seed=0)  # fmt: skip
+    agent.learn(240)  # acting only: every stored state comes from the same network
+    buffer, stride = agent.replay_buffer, 4
+    t0 = np.repeat(np.arange(0, buffer.head - 2 * stride, stride), 3)
+    env_index = np.tile(np.arange(3), len(t0) // 3)
+    now = buffer.sequences(t0, env_index, stride, 0, 1, 0.9).to_torch(torch.device("cpu"))
+    later = buffer.sequences(t0 + stride, env_index, stride, 0, 1, 0.9)
+    policy = agent.policy
+    with torch.no_grad():
+        x = policy.inputs(now.obs, now.prev_actions)
+        _, (h,) = policy.encoder(x, now.states, now.starts)
+    torch.testing.assert_close(h, torch.as_tensor(later.states[0]), atol=1e-6, rtol=0)
+    assert (now.prev_actions >= 0).any() and (now.prev_actions == -1).any()

@@ -43,7 +43,7 @@ EVAL_KEYS = {
 
 
 def check_eval_schema(result: dict) -> None:
-    assert set(result) == set(EVAL_KEYS)
+    assert set(result) - {"final"} == set(EVAL_KEYS)
     for key, kind in EVAL_KEYS.items():
         assert isinstance(result[key], kind), (key, result[key])
     assert len(result["returns"]) == result["episodes"]
@@ -94,7 +94,9 @@ def test_run_directory_contents(catch_run: Path):
     assert steps == [200, 400, 600, 600]  # every log_interval, then the final dump
     evaluations = np.loadtxt(catch_run / "evaluations.csv", delimiter=",", skiprows=1)
     assert evaluations[:, 0].tolist() == [200, 400, 600]
-    check_eval_schema(json.loads((catch_run / "eval.json").read_text()))
+    result = json.loads((catch_run / "eval.json").read_text())
+    check_eval_schema(result)
+    assert result["model"] == "best_model.zip" and result["final"]["model"] == "model.zip"
 
 
 def test_eval_json_and_video(catch_run: Path):
@@ -102,14 +104,15 @@ def test_eval_json_and_video(catch_run: Path):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     check_eval_schema(result)
-    assert result["episodes"] == 5 and result["num_timesteps"] == 600
+    assert result["episodes"] == 5 and result["num_timesteps"] == 200  # the kept model
     assert set(result["reference"]) == {"random", "memoryless", "kalman", "oracle"}
     memoryless, oracle = (result["reference"][k]["mean"] for k in ("memoryless", "oracle"))
     expected = (result["mean_return"] - memoryless) / (oracle - memoryless)
     assert result["memory_score"] == pytest.approx(expected)
-    assert json.loads((catch_run / "eval.json").read_text()) == result
-    gif = catch_run / result["videos"][0]
-    assert gif.read_bytes()[:6] == b"GIF89a"
+    assert json.loads((catch_run / "eval-best_model.json").read_text()) == result
+    assert "final" in json.loads((catch_run / "eval.json").read_text())  # training's, kept
+    video = catch_run / result["videos"][0]
+    assert video.suffix == ".mp4" and video.read_bytes()[4:8] == b"ftyp"
     assert "±" in out.stderr
 
 

@@ -9,7 +9,6 @@ import yaml
 
 from stateful_rl.cli import main
 from stateful_rl.cli.config import (
-    ConfigError,
     load_run_config,
     parse_overrides,
     parse_value,
@@ -165,11 +164,17 @@ def test_new_run_needs_an_empty_directory(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-def test_resume_without_checkpoint_is_an_error(tmp_path):
-    RunDirectory(Path(tmp_path)).write_config(
-        resolve_config(flags={"env": "CartPole-v1", "agent": "dqn"})
-    )
-    with pytest.raises(ConfigError, match="no checkpoint"):
-        from stateful_rl.cli.training import resume
+def test_resume_without_checkpoint_trains_from_scratch(tmp_path):
+    """A run killed after config.yaml but before its first checkpoint is no dead end."""
+    from stateful_rl.cli.training import resume
 
-        resume(tmp_path)
+    config = resolve_config(
+        overrides={"checkpoint_freq": 0, "eval_episodes": 2, "hyperparams": {"eval_freq": 0}},
+        flags={"env": "CartPole-v1", "agent": "dqn", "steps": 200},
+    )
+    run = RunDirectory(Path(tmp_path))
+    run.write_config(config)
+    run.progress.write_text("partial,log\n1,2\n")
+    resume(tmp_path, progress_bar=False)
+    assert run.checkpoint.is_file() and run.model.is_file() and run.eval_json.is_file()
+    assert "partial" not in run.progress.read_text()

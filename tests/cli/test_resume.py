@@ -13,7 +13,7 @@ import torch
 from helpers import cli
 
 from stateful_rl.cli.config import resolve_config
-from stateful_rl.cli.run_dir import ResumedCSVOutputFormat
+from stateful_rl.cli.run_dir import ProgressCSVOutputFormat
 from stateful_rl.cli.training import train
 
 torch.set_num_threads(1)
@@ -97,7 +97,23 @@ def test_resume_after_crash_equals_uninterrupted_run(tmp_path, agent):
 def test_resumed_csv_drops_rows_after_the_checkpoint(tmp_path):
     path = tmp_path / "progress.csv"
     path.write_text("a,time/total_timesteps\n1,100\n2,200\n3,300\n")
-    writer = ResumedCSVOutputFormat(str(path), step=200)
+    writer = ProgressCSVOutputFormat(path, resume_step=200)
+    assert path.read_text() == "a,time/total_timesteps\n1,100\n2,200\n"  # rewritten at once
     writer.write({"a": 9, "time/total_timesteps": 300, "b": 1}, {}, step=300)
+    writer.write({"a": 8, "time/total_timesteps": 400, "b": 2}, {}, step=400)
     writer.close()
-    assert path.read_text() == "a,time/total_timesteps,b\n1,100,\n2,200,\n9,300,1\n"
+    assert path.read_text() == "a,time/total_timesteps,b\n1,100,\n2,200,\n9,300,1\n8,400,2\n"
+
+
+def test_progress_log_is_never_rewritten_in_place(tmp_path, monkeypatch):
+    """A new column rewrites the log through a temporary file and a rename: a kill at that
+    moment leaves the old file whole (SB3's writer overwrites it in place)."""
+    path = tmp_path / "progress.csv"
+    writer = ProgressCSVOutputFormat(path)
+    writer.write({"a": 1}, {}, step=1)
+    inode = path.stat().st_ino
+    writer.write({"a": 2, "b": 3}, {}, step=2)
+    assert path.stat().st_ino != inode  # replaced, not overwritten
+    writer.write({"a": 4, "b": 5}, {}, step=3)
+    writer.close()
+    assert path.read_text() == "a,b\n1,\n2,3\n4,5\n"

@@ -536,3 +536,20 @@ def test_gpu_matches_cpu(dtype):
         gap = (scores(x_gpu) - scores(torch.zeros_like(x_gpu))).gather(1, target.cuda()[:, None])
     gap = gap[:, 0]
     torch.testing.assert_close(attribution.sum(dim=(1, 2)), gap, rtol=1e-2, atol=1e-3)
+
+
+def test_gradient_baselines_without_captum_name_the_extra(monkeypatch):
+    import builtins
+
+    from stateful_rl.encoders.attribution import gradient_x_input
+
+    real_import = builtins.__import__
+
+    def no_captum(name, *args, **kwargs):
+        if name.startswith("captum"):
+            raise ImportError("No module named 'captum'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_captum)
+    with pytest.raises(ImportError, match=r"stateful-rl\[explain\]"):
+        gradient_x_input(lambda x: x.sum(dim=(0, 2)), torch.ones(3, 2, 4))

@@ -15,7 +15,7 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
-from stateful_rl.envs.registration import MEMORY_ENVS
+from stateful_rl.envs.classic import CLASSIC_MEMORY_ENVS
 
 TRACKING = "stateful_rl/OccludedTracking-v0"
 CATCH = "stateful_rl/OccludedCatch-v0"
@@ -29,7 +29,7 @@ CASES = [
     (TRACKING, {"dynamics": "random_accel", "dim": 2}),
     (TRACKING, {"occluders": "none", "noise": 0.0}),
     (CATCH, {}),
-    *[(f"stateful_rl/{name}", {}) for name in MEMORY_ENVS],
+    *[(f"stateful_rl/{name}", {}) for name in CLASSIC_MEMORY_ENVS],
 ]
 IDS = [f"{env_id.split('/')[1]}{kwargs or ''}" for env_id, kwargs in CASES]
 
@@ -248,5 +248,5 @@ def test_fresh_interpreter_registers_by_module_prefix_without_torch():
         "print(len(ids), 'torch' in sys.modules, 'mujoco' in sys.modules)\n"
     )
     count, torch_loaded, mujoco_loaded = out.split()
-    assert int(count) >= 2 + len(MEMORY_ENVS)
+    assert int(count) >= 2 + len(CLASSIC_MEMORY_ENVS)
     assert torch_loaded == "False" and mujoco_loaded == "False"

@@ -1,4 +1,4 @@
-"""API, determinism, water model and robustness of the salamander environments."""
+"""API, determinism, versions and robustness of the salamander environments."""
 
 from __future__ import annotations
 
@@ -14,21 +14,29 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
-from stateful_rl.envs.salamander.model import JOINT_NAMES, Arena, build_mjcf
-from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS
-from stateful_rl.envs.salamander.water import WaterForces, WaterPhysics
+from stateful_rl.envs.salamander.frames import (
+    dot_rows,
+    rotate_by_inverse_quaternion,
+    transpose_times,
+)
+from stateful_rl.envs.salamander.model import JOINT_NAMES, build_mjcf
+from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS, SALAMANDER_TASKS
+from stateful_rl.envs.salamander.settings import CONTROLS
 
 # check_env's advice on unbounded observations and the [0, 5] drive range is not an error;
 # the bad render mode is refused by the environment itself after gymnasium's warning.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*(infinity|normalized space|possible render_modes).*:UserWarning"
-)
+# Gymnasium's advice to move from v0 to v1 is expected here too.
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:.*(infinity|normalized space|possible render_modes).*:UserWarning"
+    ),
+    pytest.mark.filterwarnings("ignore:.*out of date.*:DeprecationWarning"),
+]
 ENV_IDS = [f"stateful_rl/{name}" for name, _, _ in SALAMANDER_ENVS]
-CONTROLS = ("cpg_discrete", "cpg", "joints")
 N_LINKS = 17
 
 
-def make(env_id: str = "stateful_rl/SalamanderSwim-v0", **kwargs) -> gym.Env:
+def make(env_id: str = "stateful_rl/SalamanderSwim-v1", **kwargs) -> gym.Env:
     return gym.make(env_id, **kwargs)
 
 
@@ -78,8 +86,9 @@ def test_partial_observation_has_no_velocities():
     env = make(observation="partial")
     env.reset(seed=0)
     first, *_ = env.step(np.array([4.0, 4.0]))
-    env.unwrapped.data.qvel[:] += 1.0  # velocities alone must not change a partial observation
-    np.testing.assert_array_equal(env.unwrapped._observation(), first)
+    animals = env.unwrapped.animals
+    animals.qvel[:] += 1.0  # velocities alone must not change a partial observation
+    np.testing.assert_array_equal(animals.observe()[0][0], first)
 
 
 def test_info_contents():
@@ -95,8 +104,9 @@ def test_info_contents():
     assert reward == pytest.approx(info["reward_forward"] + info["reward_energy"])
     assert info["reward_energy"] < 0.0
     np.testing.assert_array_equal(info["drives"], [4.0, 4.0])
-    _, info = make("stateful_rl/SalamanderWalk-v0").reset(seed=0)
+    _, info = make("stateful_rl/SalamanderWalk-v1").reset(seed=0)
     assert not info["links_in_water"].any()
+    assert "reward_forward" not in info  # no step yet
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -123,35 +133,30 @@ def test_copies_continue_exactly_and_own_their_water(duplicate):
         env.step(np.array([4.0, 4.0]))
     twin = duplicate(env)
     assert np.shares_memory(twin.water._force, twin.data.xfrc_applied)
+    assert np.shares_memory(twin.water._wet, twin.animals.wet)
     for _ in range(20):
         first, second = env.step(np.array([4.5, 3.5])), twin.step(np.array([4.5, 3.5]))
         np.testing.assert_array_equal(first[0], second[0])
         np.testing.assert_array_equal(first[4]["links_in_water"], second[4]["links_in_water"])
 
 
-def test_turn_actions_raise_the_documented_drive():
-    env = make(control="cpg_discrete").unwrapped
-    env.reset(seed=0)
-    left, straight, right = (env.step(a)[4]["drives"] for a in (0, 1, 2))
-    assert left[0] > left[1] and right[0] < right[1]
-    assert straight[0] == straight[1] == env.drive_levels[0]
-
-
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("env_id", "expected"),
     [
-        ({"control": "torque"}, "control must"),
-        ({"observation": "pixels"}, "observation must"),
-        ({"frame_skip": 3}, "multiple"),
-        ({"timestep": -0.01}, "timestep"),
-        ({"cpg_dt": 0.007}, "cpg_dt"),
-        ({"drive_levels": ()}, "drive_levels"),
-        ({"render_mode": "ansi"}, "render_mode"),
+        # v0: ±turn_offset around each level.
+        ("SalamanderSwim-v0", [(3.75, 3.25), (3.5, 3.5), (3.25, 3.75), (4.25, 3.75)]),
+        ("SalamanderWalk-v0", [(1.75, 1.25), (1.5, 1.5), (1.25, 1.75), (2.25, 1.75)]),
+        # v1: swimming levels silence the inner side, walking levels the outer limbs.
+        ("SalamanderSwim-v1", [(3.5, 0.0), (3.5, 3.5), (0.0, 3.5), (4.0, 0.0)]),
+        ("SalamanderWalk-v1", [(5.0, 1.5), (1.5, 1.5), (1.5, 5.0), (5.0, 2.0)]),
     ],
 )
-def test_bad_arguments_raise(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        make(**kwargs)
+def test_discrete_actions_set_the_documented_drives(env_id, expected):
+    env = make(f"stateful_rl/{env_id}", control="cpg_discrete").unwrapped
+    env.reset(seed=0)
+    assert env.action_space.n == 9
+    drives = [tuple(env.step(a)[4]["drives"]) for a in range(len(expected))]
+    assert drives == expected
 
 
 @pytest.mark.parametrize(
@@ -160,10 +165,10 @@ def test_bad_arguments_raise(kwargs, match):
         ("cpg_discrete", 9, "int in"),
         ("cpg_discrete", -1, "int in"),
         ("cpg_discrete", 1.5, "int in"),
-        ("cpg", np.array([1.0, 2.0, 3.0]), "2 drives"),
+        ("cpg", np.array([1.0, 2.0, 3.0]), "2 finite drives"),
         ("cpg", np.array([np.nan, 2.0]), "finite"),
-        ("joints", np.zeros(3), "20 finite"),
-        ("joints", np.full(20, np.inf), "20 finite"),
+        ("joints", np.zeros(3), "20 finite joint targets"),
+        ("joints", np.full(20, np.inf), "20 finite joint targets"),
     ],
 )
 def test_bad_actions_raise(control, action, match):
@@ -171,122 +176,6 @@ def test_bad_actions_raise(control, action, match):
     env.reset(seed=0)
     with pytest.raises(ValueError, match=match):
         env.step(action)
-
-
-def _water_scene(z: float, pitch: float = 0.0) -> tuple[mujoco.MjModel, mujoco.MjData, WaterForces]:
-    xml, links = build_mjcf()
-    model = mujoco.MjModel.from_xml_string(xml)
-    data = mujoco.MjData(model)
-    data.qpos[:3] = (2.0, 0.0, z)
-    data.qpos[3:7] = (np.cos(pitch / 2), 0.0, np.sin(pitch / 2), 0.0)
-    data.qvel[:3] = (0.3, 0.2, -0.1)
-    mujoco.mj_forward(model, data)
-    water = WaterForces(model, data, links, shore_x=0.0)
-    water.apply()
-    return model, data, water
-
-
-def test_no_water_force_above_the_surface_or_on_land():
-    _, data, _ = _water_scene(z=0.3)
-    assert not data.xfrc_applied.any()
-    xml, links = build_mjcf()
-    model = mujoco.MjModel.from_xml_string(xml)
-    land = mujoco.MjData(model)
-    land.qpos[:3] = (-2.0, 0.0, -0.1)  # below the surface level, but inland
-    mujoco.mj_forward(model, land)
-    WaterForces(model, land, links, shore_x=0.0).apply()
-    assert not land.xfrc_applied.any()
-
-
-def test_water_force_only_on_submerged_links():
-    # Head raised 30°: the front links leave the water, the tail stays in it.
-    _, data, _ = _water_scene(z=0.12, pitch=-np.pi / 6)
-    radius = np.array([link.radius for link in water_links()])
-    height = data.site_xpos[:, 2]
-    force = data.xfrc_applied[1 : N_LINKS + 1, :3]
-    above = height - radius >= 0.0
-    assert above.any() and (~above).any()
-    assert not force[above].any()
-    assert np.all(np.abs(force[height + radius < 0.0]).sum(axis=1) > 0.0)
-
-
-def water_links():
-    return build_mjcf()[1]
-
-
-def test_buoyancy_and_drag_physics():
-    _, data, water = _water_scene(z=-0.5)
-    assert np.all(water.submerged() == 1.0)
-    force = data.xfrc_applied[1 : N_LINKS + 1, :3]
-    volume = np.array(
-        [np.pi * k.radius**2 * k.length + 4 / 3 * np.pi * k.radius**3 for k in water_links()]
-    )
-    # Vertical: buoyancy ρ g V minus the vertical drag of the sinking (v_z = −0.1) body.
-    assert force[:, 2].sum() > 0.95 * 1000 * 9.81 * volume.sum()
-    # Drag opposes the motion: negative power.
-    velocity = np.array([data.sensor(f"vel_{k.name}").data for k in water_links()])
-    rotation = data.site_xmat.reshape(-1, 3, 3)
-    world_velocity = np.einsum("nij,nj->ni", rotation, velocity)
-    horizontal_power = np.sum(force[:, :2] * world_velocity[:, :2])
-    assert horizontal_power < 0.0
-
-
-def test_water_forces_follow_the_documented_formulas():
-    # Head raised 30°, tail under water and moving: partial and full submersion, all terms.
-    _, data, water = _water_scene(z=0.05, pitch=-np.pi / 6)
-    links = water_links()
-    radius = np.array([k.radius for k in links])
-    length = np.array([k.length for k in links])
-    drag = 500.0 * np.stack([1.1 * 2 * radius * length] * 2 + [0.1 * np.pi * radius**2], axis=1)
-    buoyancy = 1000.0 * 9.81 * (np.pi * radius**2 * length + 4 / 3 * np.pi * radius**3)
-    wet = np.clip(0.5 - data.site_xpos[:, 2] / (2 * radius), 0.0, 1.0)
-    rotation = data.site_xmat.reshape(-1, 3, 3)
-    velocity = np.array([data.sensor(f"vel_{k.name}").data for k in links])
-    local = buoyancy[:, None] * rotation[:, 2, :] - drag * np.abs(velocity) * velocity
-    expected = np.einsum("nij,nj->ni", rotation, wet[:, None] * local)
-    assert wet.min() == 0.0 and wet.max() == 1.0 and ((wet > 0.0) & (wet < 1.0)).any()
-    np.testing.assert_allclose(water.submerged(), wet, rtol=1e-12)
-    np.testing.assert_allclose(data.xfrc_applied[1 : N_LINKS + 1, :3], expected, atol=1e-12)
-    assert not data.xfrc_applied[1:, 3:].any() and not data.xfrc_applied[N_LINKS + 1 :].any()
-
-
-def test_compiled_physics_loop_matches_stepping_from_python():
-    """``WaterPhysics.simulate`` = mj_step1, forces, mj_step2 per step, energy per target."""
-    model, data, water = _water_scene(z=-0.01)
-    reference = copy.copy(data)
-    reference_water = WaterForces(model, reference, water_links(), shore_x=0.0)
-    targets = np.random.default_rng(0).uniform(-0.5, 0.5, (30, model.nu))
-    energy = WaterPhysics(model, data, water, water_links(), Arena()).simulate(targets, 3, 0.015)
-    expected = 0.0
-    for row in targets:
-        reference.ctrl[:] = row
-        for _ in range(3):
-            mujoco.mj_step1(model, reference)
-            reference_water.apply()
-            mujoco.mj_step2(model, reference)
-        expected += np.abs(reference.actuator_force * reference.actuator_velocity).sum() * 0.015
-    assert data.time == pytest.approx(90 * model.opt.timestep)
-    np.testing.assert_allclose(data.qpos, reference.qpos, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(data.qvel, reference.qvel, rtol=0, atol=1e-10)
-    assert energy == pytest.approx(expected, rel=1e-12) and energy > 0.0
-
-
-@pytest.mark.parametrize("z", [-0.01, -0.28])  # swimming; lying on the pool floor
-def test_contact_gate_changes_nothing(z):
-    model, data, water = _water_scene(z=z)
-    assert (data.ncon > 0) == (z < -0.2)  # touching the floor at first, then floating up
-    ungated = copy.copy(data)
-    never_open = Arena(ramp_length=1e6)  # open water beyond x = 1e6 m: the gate stays shut
-    ungated_physics = WaterPhysics(
-        model, ungated, WaterForces(model, ungated, water_links(), 0.0), water_links(), never_open
-    )
-    contype = model.geom_contype.copy()
-    targets = np.random.default_rng(1).uniform(-0.5, 0.5, (100, model.nu))
-    WaterPhysics(model, data, water, water_links(), Arena()).simulate(targets, 2, 0.01)
-    ungated_physics.simulate(targets, 2, 0.01)
-    np.testing.assert_array_equal(data.qpos, ungated.qpos)
-    np.testing.assert_array_equal(data.qvel, ungated.qvel)
-    np.testing.assert_array_equal(model.geom_contype, contype)  # restored after the loop
 
 
 def test_floats_just_below_the_surface():
@@ -317,7 +206,7 @@ def _random_rollout_is_finite(env_id: str, control: str, steps: int) -> None:
 
 
 def test_ten_thousand_random_joint_steps_stay_finite():
-    _random_rollout_is_finite("stateful_rl/SalamanderAmphibious-v0", "joints", 10_000)
+    _random_rollout_is_finite("stateful_rl/SalamanderAmphibious-v1", "joints", 10_000)
 
 
 @pytest.mark.slow
@@ -328,25 +217,25 @@ def test_ten_thousand_random_steps_stay_finite_everywhere(env_id, control):
 
 
 def test_target_goal_is_seen_only_inside_the_view_cone():
-    env = make("stateful_rl/SalamanderTarget-v0").unwrapped
+    env = make("stateful_rl/SalamanderTarget-v1").unwrapped
     env.reset(seed=0)
     ahead = env.head_position + env.head_rotation @ np.array([1.0, 0.2, 0.0])
     behind = env.head_position + env.head_rotation @ np.array([-1.0, 0.0, 0.0])
-    env.goal = ahead
-    obs = env._observation()
+    env.task.goal[0] = ahead
+    obs = env.animals.observe()[0][0]
     assert obs[-3] == 1.0
     np.testing.assert_allclose(obs[-2:], [1.0, 0.2], atol=1e-6)
-    env.goal = behind
-    np.testing.assert_array_equal(env._observation()[-3:], 0.0)
-    assert not env.goal_visible()
+    env.task.goal[0] = behind
+    np.testing.assert_array_equal(env.animals.observe()[0][0, -3:], 0.0)
+    assert not env.task.goal_visible()[0]
 
 
 def test_target_terminates_with_bonus_at_the_goal():
-    env = make("stateful_rl/SalamanderTarget-v0").unwrapped
+    env = make("stateful_rl/SalamanderTarget-v1").unwrapped
     env.reset(seed=0)
-    env.goal = env.head_position + np.array([0.05, 0.0, 0.0])
+    env.task.goal[0] = env.head_position + np.array([0.05, 0.0, 0.0])
     _, reward, terminated, _, info = env.step(np.array([4.0, 4.0]))
-    assert terminated and info["reward_goal"] == env.goal_bonus and reward > 5.0
+    assert terminated and info["reward_goal"] == env.task.goal_bonus and reward > 5.0
 
 
 def test_render_rgb_array():
@@ -359,3 +248,35 @@ def test_render_rgb_array():
     assert frame.shape == (120, 160, 3) and frame.dtype == np.uint8
     assert frame.std() > 5.0  # not a blank image
     env.close()
+
+
+def test_row_rotations_equal_mujoco_to_the_last_bit():
+    """The batch's rotations repeat MuJoCo's and numpy's single-animal operations exactly."""
+    rng = np.random.default_rng(0)
+    quat = rng.normal(size=(500, 4))
+    quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+    quat[0] = (1.0, 0.0, 0.0, 0.0)
+    vector = rng.normal(size=(500, 3))
+    vector[1] = 0.0
+    inverse, expected, rotation = np.zeros(4), np.zeros((500, 3)), np.zeros((500, 9))
+    for k in range(500):
+        mujoco.mju_negQuat(inverse, quat[k])
+        mujoco.mju_rotVecQuat(expected[k], vector[k], inverse)
+        mujoco.mju_quat2Mat(rotation[k], quat[k])
+    np.testing.assert_array_equal(rotate_by_inverse_quaternion(quat, vector), expected)
+    products = np.array([rotation[k].reshape(3, 3).T @ vector[k] for k in range(500)])
+    np.testing.assert_array_equal(transpose_times(rotation, vector), products)
+    direction = rng.normal(size=3)
+    dots = np.array([vector[k] @ direction for k in range(500)])
+    np.testing.assert_array_equal(dot_rows(vector, direction), dots)
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in SALAMANDER_TASKS])
+def test_v0_ids_keep_the_original_settings(name):
+    old, new = make(f"stateful_rl/{name}-v0").unwrapped, make(f"stateful_rl/{name}-v1").unwrapped
+    assert (old.settings.rotational_drag, new.settings.rotational_drag) == (0.0, 1.1)
+    assert (old.settings.turn_style, new.settings.turn_style) == ("offset", "sharp")
+    assert (old.settings.start_posture, new.settings.start_posture) == ("spread", "folded")
+    old.reset(seed=0)
+    legs = old.data.qpos[7:][_tree_order()][8:]
+    assert not legs.any()  # v0 starts with the legs straight out sideways

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.envs.salamander.neural_cpg import N_NEURONS, NeuralSalamanderCPG
@@ -13,7 +12,7 @@ from stateful_rl.envs.salamander.neural_cpg import N_NEURONS, NeuralSalamanderCP
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*(infinity|normalized space|possible render_modes).*:UserWarning"
 )
-SWIM, WALK = "stateful_rl/SalamanderSwim-v0", "stateful_rl/SalamanderWalk-v0"
+SWIM, WALK = "stateful_rl/SalamanderSwim-v1", "stateful_rl/SalamanderWalk-v1"
 
 
 def com_speed(env_id: str, drive: float, steps: int = 250, seed: int = 0) -> float:
@@ -26,20 +25,13 @@ def com_speed(env_id: str, drive: float, steps: int = 250, seed: int = 0) -> flo
     return (x[-1] - x[quarter]) / ((steps - 1 - quarter) * env.unwrapped.control_dt)
 
 
-@pytest.mark.parametrize("control", ["neural_cpg", "neural_cpg_discrete"])
-@pytest.mark.parametrize("observation", ["full", "partial"])
-def test_check_env(control, observation):
-    env = gym.make(SWIM, control=control, observation=observation)
-    check_env(env.unwrapped, skip_render_check=True)
-    assert isinstance(env.unwrapped.cpg, NeuralSalamanderCPG)
-
-
 def test_observation_holds_the_firing_rates():
     env = gym.make(SWIM, control="neural_cpg")
+    assert isinstance(env.unwrapped.animals.cpg, NeuralSalamanderCPG)
     env.reset(seed=0)
     obs, *_ = env.step(np.array([4.0, 4.0]))
     assert obs.shape == (20 + 4 + 20 + 1 + 3 + 3 + N_NEURONS + 2,) == env.observation_space.shape
-    np.testing.assert_array_equal(obs[51 : 51 + N_NEURONS], env.unwrapped.cpg.output[0])
+    np.testing.assert_array_equal(obs[51 : 51 + N_NEURONS], env.unwrapped.animals.cpg.output[0])
 
 
 def test_seeded_determinism_and_random_start():
@@ -56,7 +48,7 @@ def test_discrete_actions_map_to_the_documented_drives():
     env = gym.make(SWIM, control="neural_cpg_discrete").unwrapped
     env.reset(seed=0)
     left, straight = env.step(0)[4]["drives"], env.step(1)[4]["drives"]
-    assert left[0] > left[1] and straight[0] == straight[1] == env.drive_levels[0]
+    assert left[0] > left[1] and straight[0] == straight[1] == env.settings.drive_levels[0]
 
 
 def test_swims_forward():

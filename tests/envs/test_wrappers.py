@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
-from stateful_rl.envs.wrappers import Flicker, MaskObservation, OcclusionWindows, make_memory_env
+from stateful_rl.envs.wrappers import Flicker, MaskObservation, OcclusionWindows
 
 
 def observations(env: gym.Env, steps: int, action=1) -> tuple[np.ndarray, list[bool]]:
@@ -83,5 +83,3 @@ def test_wrapper_argument_errors():
         OcclusionWindows(base, rate=-0.5)
     with pytest.raises(ValueError, match="length"):
         OcclusionWindows(base, length=(3, 2))
-    with pytest.raises(ValueError, match="wrapper must be one of"):
-        make_memory_env("gymnasium.envs.classic_control.cartpole:CartPoleEnv", "blur", {})
