@@ -79,6 +79,10 @@ class NeuralCPGEncoder(StateEncoder):
         self.register_buffer("w_exc", weights[0])
         self.register_buffer("w_inh", weights[1])
 
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Nothing: the weights are the fitted network's, given to the constructor, not drawn
+        (``generator`` is unused)."""
+
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """``(ξ+, ξ−, ϑ)``, each ``[B, N]``: ``ξ+`` = ``start_excitatory``, the rest 0."""
         zeros = torch.zeros(batch_size, self.features_dim, dtype=self.w_exc.dtype, device=device)

@@ -107,10 +107,13 @@ def discrete_turn_rates(
     return rates
 
 
-def drift_at_rest(env_id: str, seconds: float = 10.0, seed: int = 0, **kwargs) -> np.ndarray:
+def drift_at_rest(
+    env_id: str, seconds: float = 10.0, seed: int = 0, control: str = "cpg", **kwargs
+) -> np.ndarray:
     """Displacement [3] (m) of the centre of mass over ``seconds`` from the reset, with the
-    CPG silent (drives 0): how far the start itself carries the animal."""
-    env = gym.make(env_id, control="cpg", **kwargs).unwrapped
+    CPG (``control`` ``"cpg"`` or ``"neural_cpg"``) at drives 0: how far the start itself
+    carries the animal."""
+    env = gym.make(env_id, control=control, **kwargs).unwrapped
     _, info = env.reset(seed=seed)
     start = info["com_position"]
     for _ in range(round(seconds / env.control_dt)):

@@ -29,15 +29,19 @@ aquatic and terrestrial gaits of a simulated salamander", Biological Cybernetics
   enters ``Σ+`` (and, for limb neurons, ``Σ−``: the limbs stop above the gait threshold)
   with a weight per neuron type.
 
-The parameters (neuron types and weights, ``PARAMETERS``) were found by CMA-ES in three
-stages like the paper's genetic algorithm (segmental oscillator, intersegmental coupling,
-limbs) against its kind of high-level targets (``neural_cpg_targets``): silence without
-drive, sustained oscillation, left-right antiphase, frequency rising with drive (the 2007
-CPG's ``cpg.BODY_DRIVE`` when swimming, so that both CPGs fit the same drive range and
-environments), one body wavelength when swimming (phase lag 2π/8 per segment), limbs
-silent when swimming (d >= 3.5) and trotting when walking (d <= 2.5) with a standing wave
-on the body. The fit is ``python -m stateful_rl.report.neural_cpg fit``; its result ships
-as ``neural_cpg.json`` next to this module.
+The parameters (neuron types and weights, ``PARAMETERS``) were found by CMA-ES in the
+paper's three stages (segmental oscillator, intersegmental coupling, limbs; it used a
+genetic algorithm) and a fourth for the body motoneurons, against its kind of high-level
+targets (``neural_cpg_targets``): silence without drive, sustained oscillation, left-right
+antiphase, frequency rising with drive (the 2007 CPG's ``cpg.BODY_DRIVE`` when swimming, so
+that both CPGs fit the same drive range and environments), one body wavelength when
+swimming (phase lag 2π/8 per segment), limbs silent when swimming (d >= 3.5) and trotting
+when walking (d <= 2.5) with a standing wave on the body; then, with the rhythm fixed (the
+motoneurons feed nothing back), a motoneuron output whose amplitude rises with drive like
+the 2007 CPG's and whose two sides of a segment are never silent together (tonic drive
+onto the motoneurons: a side with more drive fires more over the whole cycle). The fit is
+``python -m stateful_rl.report.neural_cpg fit``; its result ships as ``neural_cpg.json``
+next to this module.
 
 Integration: exponential Euler at ``h = dt / substeps`` (``INTEGRATION_STEP`` = 5 ms, the
 fit's): the inputs are held over a substep and each leaky integrator is advanced exactly,
@@ -60,6 +64,7 @@ import numba
 import numpy as np
 import scipy.optimize
 
+from stateful_rl.envs.salamander.checks import check_float
 from stateful_rl.envs.salamander.cpg import LIMB_IS_LEFT, N_LIMBS, N_SEGMENTS
 
 KINDS = ("E", "C", "M")
@@ -72,6 +77,9 @@ N_STATES = 3 * N_NEURONS
 # the trunk, the hind limbs the back half (the 2007 CPG's girdles).
 GIRDLE_SEGMENTS = (range(N_SEGMENTS // 2), range(N_SEGMENTS // 2, N_SEGMENTS))
 FITTED_PATH = Path(__file__).with_name("neural_cpg.json")
+# A neuron firing below this rate counts as silent (the fit's targets; the limb motor map's
+# floor of activity).
+SILENT_RATE = 0.02
 # The exponential-Euler step (s) of the fit: its frequencies are a few percent lower than in
 # the step -> 0 limit, which the fit absorbed.
 INTEGRATION_STEP = 0.005
@@ -422,7 +430,8 @@ class NeuralSalamanderCPG:
 
     State: ``xi_exc``, ``xi_inh``, ``theta`` (adaptation), each [n, 72]. Drives are given per
     side, like ``cpg.SalamanderCPG``: a larger left than right drive makes the left body
-    motoneurons fire more, bending the body to the left.
+    motoneurons fire more, bending the body to the left (``NeuralMotorMap``), which turns
+    the animal left in water and on land.
 
     Args:
         parameters: a complete parameter dict (default: the fitted ``neural_cpg.json``).
@@ -534,14 +543,29 @@ def rates(net: Network, xi_exc, xi_inh, theta) -> np.ndarray:
 class NeuralMotorMap:
     """Network output → joint position targets (rad) for the 8 body and 4 × 3 limb joints.
 
-    Body: ``q_k = body_gain (u_{M,L,k} − u_{M,R,k})``. Limbs, from the motoneurons of the
-    protractor and retractor halves, ``s = (u_{M,P} − u_{M,R}) / limb_scale``, and the limb
-    activity ``g = min((ϑ_{E,P} + ϑ_{E,R}) / activity_scale, 1)`` (the E neurons'
-    adaptation is their recent mean rate: 0 for a silent limb):
-    ``yaw = g swing s − (1 − g) fold`` (silent limbs fold back, the swimming posture),
-    ``lift = g lift max(0, s)`` (the foot is up while the protractor fires), knee 0.
+    Both parts read a pair of antagonist motoneurons through Ekeberg's muscle model
+    (Biol. Cybern. 69, 1993; the muscles of Ijspeert 2001's simulated salamander): torque
+    ``α (M_a − M_b) − β (M_a + M_b + γ) φ − δ φ̇`` on a joint at angle ``φ``, whose stiffness
+    grows with the pair's activity. The joints here are position servos of fixed stiffness,
+    so each part takes one limit of the model:
+
+    - Body: ``q_k = body_gain (u_{M,L,k} − u_{M,R,k})`` (positive: bent to the left), the
+      torque term on a spine whose stiffness is its own (``γ`` dominates): the bend grows
+      with the motoneurons' activity, and with it the swimming speed with drive.
+    - Limbs: the pair's equilibrium with activity-dominated stiffness (small ``γ`` =
+      ``limb_floor``), ``s = (u_{M,P} − u_{M,R}) / (u_{M,P} + u_{M,R} + limb_floor) /
+      limb_scale`` (protractor, retractor): which half fires sets the stride, not how
+      strongly, as the 2007 map's ``swing cos θ`` does. The limb oscillators' amplitude falls
+      with drive towards the gait switch; read as a raw difference it gave the side with
+      more drive the shorter strides, and a walking animal spun towards it.
+      With the limb activity ``g = min((ϑ_{E,P} + ϑ_{E,R}) / activity_scale, 1)`` (the E
+      neurons' adaptation is their recent mean rate: 0 for a silent limb):
+      ``yaw = g swing s − (1 − g) fold`` (silent limbs fold back, the swimming posture),
+      ``lift = g lift max(0, s)`` (the foot is up while the protractor fires), knee 0.
+
     ``body_gain``, ``limb_scale`` and ``activity_scale`` are calibrated by the fit so that
-    the joint amplitudes match ``cpg.MotorMap``'s on the 2007 CPG.
+    the joint amplitudes match ``cpg.MotorMap``'s on the 2007 CPG at d = 4 (swimming) and
+    the limb swing is ``swing`` at d = 2 (walking).
     """
 
     def __init__(
@@ -552,16 +576,18 @@ class NeuralMotorMap:
         swing: float = 0.7,
         lift: float = 0.6,
         fold: float = 1.2,
+        limb_floor: float = SILENT_RATE,
     ) -> None:
-        for name, value in (
-            ("body_gain", body_gain),
-            ("limb_scale", limb_scale),
-            ("activity_scale", activity_scale),
-        ):
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be finite and > 0, got {value}")
-        self.body_gain, self.limb_scale, self.activity_scale = body_gain, limb_scale, activity_scale
-        self.swing, self.lift, self.fold = swing, lift, fold
+        # Gains and scales are positive (firing rates are in [0, 1)); angles in rad.
+        self.body_gain = check_float("body_gain", body_gain, 0.0, 100.0, open_low=True)
+        self.limb_scale = check_float("limb_scale", limb_scale, 0.0, 10.0, open_low=True)
+        self.activity_scale = check_float(
+            "activity_scale", activity_scale, 0.0, 10.0, open_low=True
+        )
+        self.swing = check_float("swing", swing, 0.0, np.pi)
+        self.lift = check_float("lift", lift, 0.0, np.pi)
+        self.fold = check_float("fold", fold, -np.pi, np.pi)
+        self.limb_floor = check_float("limb_floor", limb_floor, 0.0, 1.0, open_low=True)
 
     @classmethod
     def fitted(cls, path: Path = FITTED_PATH) -> NeuralMotorMap:
@@ -572,7 +598,9 @@ class NeuralMotorMap:
         """Joint targets [..., 20] (``model.JOINT_NAMES`` order) from rates and adaptations
         [..., 72], e.g. ``NeuralSalamanderCPG.advance``'s."""
         body = self.body_gain * (u[..., BODY_MOTOR[0]] - u[..., BODY_MOTOR[1]])
-        s = (u[..., LIMB_MOTOR[0]] - u[..., LIMB_MOTOR[1]]) / self.limb_scale
+        protractor, retractor = u[..., LIMB_MOTOR[0]], u[..., LIMB_MOTOR[1]]
+        s = (protractor - retractor) / (protractor + retractor + self.limb_floor)
+        s /= self.limb_scale
         activity = theta[..., LIMB_EXCITATORY[0]] + theta[..., LIMB_EXCITATORY[1]]
         g = np.minimum(activity / self.activity_scale, 1.0)
         yaw = g * self.swing * s - (1.0 - g) * self.fold

@@ -19,6 +19,16 @@ three stages, each scored on a high-level description of the desired activity; h
    itself) and the 2007 CPG's girdle coordination (the trunk is bent away from a
    protracted limb); at swimming drives (d >= ``SWIM_MIN``) every limb neuron is silent
    and the body keeps the stage-2 travelling wave; at zero drive every neuron is silent.
+4. ``motoneurons``: the body motoneurons (their type, the synapses onto them and their
+   drive weight), which feed nothing back: the rhythm of stages 1-3 stays as it is. In
+   addition to every stage-3 target: the amplitude of the body motoneuron signal rises with
+   drive like the 2007 CPG's (``cpg.BODY_DRIVE``: R(d) = 0.065 d + 0.196, +23 % from
+   d = 3.5 to 5), which is what makes the swimming speed rise with drive; and the two
+   motoneurons of a segment are never silent together (``CO_SILENCE_MAX``). A pair that
+   rests between bursts holds its joint straight (the position servo's target is 0) and
+   expresses a drive difference only as a longer burst on one side; such a spine turned
+   a swimmer either way depending on the start, while tonic drive to the motoneurons makes
+   a side with more drive fire more over the whole cycle, like the 2007 CPG's amplitude.
 
 Every error is scaled to [0, 1] (1 also when the quantity cannot be measured, e.g. a phase
 without oscillation); ``objective`` is their weighted sum.
@@ -38,12 +48,14 @@ from stateful_rl.envs.salamander.neural_cpg import (
     N_BODY_NEURONS,
     N_SEGMENTS,
     PARAMETER_INDEX,
+    SILENT_RATE,
     NeuralSalamanderCPG,
     from_unit,
 )
 
 AMPLITUDE_MIN = 0.3  # peak-to-peak motoneuron difference that counts as an oscillation
-SILENT_RATE = 0.02  # a limb motoneuron firing below this rate is silent
+# Fraction of the cycle with both motoneurons of a segment silent that scores 1.
+CO_SILENCE_MAX = 0.1
 RISE_MIN = 0.02  # Hz: walking frequency rise between consecutive scored drives
 WAVE_LAG = 2.0 * np.pi / N_SEGMENTS  # rad per segment: one wavelength along the body
 # Standing wave: front half of the trunk in phase with segment 1, back half in antiphase.
@@ -126,7 +138,11 @@ def gait_measures(u: np.ndarray, dt: float = 0.01) -> dict[str, np.ndarray]:
     Body signals ``y_k = u_{M,L,k} − u_{M,R,k}`` [T, n, 8], limb signals
     ``z_l = u_{M,P,l} − u_{M,R,l}`` [T, n, 4]. Returns, per animal:
     ``body_frequency``, ``limb_frequency`` [n] (Hz, from ``y_1`` and ``z_LF``);
-    ``body_amplitude`` [n] (peak-to-peak of ``y``, least over segments); ``body_sustain``
+    ``body_amplitude`` [n] (peak-to-peak of ``y``, least over segments);
+    ``body_half_range`` [n] (half the peak-to-peak of ``y``, mean over segments: what the
+    motor map turns into the spine's amplitude); ``co_silence`` [n] (fraction of the window
+    in which both motoneurons of a segment fire below ``SILENT_RATE``, mean over segments);
+    ``body_sustain``
     [n] (``y_1``'s peak-to-peak over the last third / the first third: 1 for a limit cycle);
     ``segment_lag`` [n, 7] (phase of ``y_k`` minus ``y_{k+1}``: positive when the head
     leads); ``left_right`` [n, 8] (phase of ``u_{M,L}`` minus ``u_{M,R}``); ``body_phase``
@@ -149,6 +165,8 @@ def gait_measures(u: np.ndarray, dt: float = 0.01) -> dict[str, np.ndarray]:
         "body_frequency": f_body,
         "limb_frequency": f_limb,
         "body_amplitude": np.ptp(y, axis=0).min(axis=1),
+        "body_half_range": 0.5 * np.ptp(y, axis=0).mean(axis=1),
+        "co_silence": ((left < SILENT_RATE) & (right < SILENT_RATE)).mean(axis=(0, 2)),
         "body_sustain": np.ptp(y[-third:, :, 0], axis=0)
         / np.maximum(np.ptp(y[:third, :, 0], axis=0), 1e-12),
         "segment_lag": wrap(body[:, :-1] - body[:, 1:]),
@@ -180,7 +198,9 @@ def _oscillation(amplitude: np.ndarray, sustain: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Stage:
     """One fitting stage: the parameters it frees, the drives and seeds it simulates, and the
-    weight of each target in ``objective``; ``limbs``: whether drives <= 3 count as walking."""
+    weight of each target in ``objective``; ``limbs``: whether drives <= 3 count as walking
+    (and the limb targets are scored); ``motoneurons``: whether the motoneuron targets
+    (amplitude rising with drive, no co-silence) are scored."""
 
     name: str
     free: tuple[str, ...]
@@ -188,12 +208,26 @@ class Stage:
     weights: Mapping[str, float]
     limbs: bool = False
     seeds: tuple[int, ...] = (0,)
+    motoneurons: bool = False
 
 
 def _names(*prefixes: str) -> tuple[str, ...]:
     return tuple(n for n in PARAMETER_INDEX if n.startswith(prefixes))
 
 
+LIMB_WEIGHTS = {
+    "rest": 1.0,
+    "oscillation": 3.0,
+    "frequency": 2.0,
+    "antiphase": 1.0,
+    "wavelength": 1.0,
+    "limbs_silent": 2.0,
+    "limb_oscillation": 3.0,
+    "trot": 2.0,
+    "entrainment": 2.0,
+    "standing_wave": 2.0,
+    "girdle": 2.0,
+}
 _NEURON = ("_threshold", "_gain", "_tau_d", "_tau_a", "_adaptation")
 STAGES: dict[str, Stage] = {
     "segment": Stage(
@@ -216,31 +250,29 @@ STAGES: dict[str, Stage] = {
         + tuple(f"limb_{c}" for c in ("EE", "EC", "EM", "CE", "CC", "CM"))
         + _names("limb_drive", "limb_left", "limb_fore", "limb_body"),
         drives=(0.0, 1.5, 2.0, 2.5, 3.5, 4.0, 5.0),
-        weights={
-            "rest": 1.0,
-            "oscillation": 3.0,
-            "frequency": 2.0,
-            "antiphase": 1.0,
-            "wavelength": 1.0,
-            "limbs_silent": 2.0,
-            "limb_oscillation": 3.0,
-            "trot": 2.0,
-            "entrainment": 2.0,
-            "standing_wave": 2.0,
-            "girdle": 2.0,
-        },
+        weights=LIMB_WEIGHTS,
         limbs=True,
         seeds=(0, 1),
+    ),
+    "motoneurons": Stage(
+        "motoneurons",
+        ("body_M_threshold", "body_M_gain", "body_M_tau_d", "body_drive_M", "body_EM", "body_CM"),
+        drives=(0.0, 1.5, 2.0, 2.5, 3.5, 4.0, 4.5, 5.0),
+        weights={**LIMB_WEIGHTS, "amplitude": 3.0, "co_silence": 2.0},
+        limbs=True,
+        seeds=(0, 1),
+        motoneurons=True,
     ),
 }
 
 
 def errors_from_measures(
-    measures: Mapping[str, np.ndarray], drives: np.ndarray, limbs: bool
+    measures: Mapping[str, np.ndarray], drives: np.ndarray, limbs: bool, motoneurons: bool = False
 ) -> dict[str, float]:
     """Every target's error in [0, 1] from ``gait_measures`` of animals at ``drives`` [n]
     (the symmetric drive of each); ``limbs``: score the limb targets (walking at drives
-    <= ``WALK_MAX``; without them, the body's own frequency is scored at every drive)."""
+    <= ``WALK_MAX``; without them, the body's own frequency is scored at every drive);
+    ``motoneurons``: score the motoneuron targets (``STAGES["motoneurons"]``)."""
     m = measures
     rest = drives < BODY_DRIVE.d_low
     active = ~rest
@@ -284,6 +316,19 @@ def errors_from_measures(
             "standing_wave": _score(np.abs(wrap(m["body_phase"][walk] - STANDING_PHASE)) / np.pi),
             "girdle": _score(np.abs(wrap(m["girdle_phase"][walk] - GIRDLE_PHASE)) / np.pi),
         }
+    if motoneurons:
+        # Consecutive swimming drives of one seed: the log amplitude ratio against the 2007
+        # CPG's, scaled so that an amplitude flat in drive scores 1.
+        steps = np.flatnonzero(np.diff(drives) > 0.0)
+        steps = steps[swim[steps]]
+        _, reference = BODY_DRIVE(drives)
+        wanted = np.log(reference[steps + 1] / reference[steps])
+        amplitude = m["body_half_range"]
+        got = np.log(np.maximum(amplitude[steps + 1], 1e-12) / np.maximum(amplitude[steps], 1e-12))
+        errors |= {
+            "amplitude": _score(np.abs(got - wanted) / wanted),
+            "co_silence": _score(m["co_silence"][active] / CO_SILENCE_MAX),
+        }
     return errors
 
 
@@ -292,7 +337,7 @@ def target_errors(parameters: Mapping[str, float], stage: Stage) -> dict[str, fl
     (its drives and seeds)."""
     drives = np.repeat(np.asarray(stage.drives)[:, None], 2, axis=1)
     u, all_drives = simulate(parameters, drives, seeds=stage.seeds)
-    return errors_from_measures(gait_measures(u), all_drives[:, 0], stage.limbs)
+    return errors_from_measures(gait_measures(u), all_drives[:, 0], stage.limbs, stage.motoneurons)
 
 
 def objective(x: np.ndarray, stage: Stage, base: Mapping[str, float]) -> float:

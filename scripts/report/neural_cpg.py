@@ -1,13 +1,14 @@
 """Fit the connectionist salamander CPG with CMA-ES, and draw its neuron activities.
 
-``fit``: CMA-ES (the ``cma`` package; Ijspeert 2001 used a genetic algorithm) in the three
+``fit``: CMA-ES (the ``cma`` package; Ijspeert 2001 used a genetic algorithm) in the four
 stages of ``neural_cpg_targets.STAGES`` (segmental oscillator, intersegmental coupling,
-limbs), each from the previous stage's best, then calibrates the motor map against the 2007
-CPG's joint amplitudes and writes the JSON the environments load (default: the package's
-``neural_cpg.json``). ``figure``: the motoneuron activities of several segments and the limb
-oscillators at a swimming and a walking drive (like the paper's figures). ``summary``: the
-fitted network's gait measures, the eigenvalues at its fixed points, and the environments'
-speed against drive next to the 2007 CPG's.
+limbs, body motoneurons), each from the previous stage's best, then calibrates the motor map
+against the 2007 CPG's joint amplitudes and writes the JSON the environments load (default:
+the package's ``neural_cpg.json``). ``figure``: the motoneuron activities of several
+segments and the limb oscillators at a swimming and a walking drive (like the paper's
+figures). ``summary``: the fitted network's gait measures, the eigenvalues at its fixed
+points, and the v1 environments' speed against drive and turn rates (drive differences and
+the discrete turn actions) next to the 2007 CPG's.
 
     python -m stateful_rl.report.neural_cpg fit --out envs/salamander/neural_cpg.json
     python -m stateful_rl.report.neural_cpg figure --out docs/figures/neural_cpg.png
@@ -31,6 +32,7 @@ from stateful_rl.envs.salamander.neural_cpg import (
     FITTED_PATH,
     LIMB_EXCITATORY,
     LIMB_MOTOR,
+    SILENT_RATE,
     default_parameters,
     from_unit,
     to_unit,
@@ -44,7 +46,7 @@ from stateful_rl.envs.salamander.neural_cpg_targets import (
 )
 
 # CMA-ES budget per stage (evaluations): enough for the objective to level off.
-BUDGETS = {"segment": 2000, "body": 1200, "limbs": 3000}
+BUDGETS = {"segment": 2000, "body": 1200, "limbs": 3000, "motoneurons": 1200}
 POPSIZE = 16
 CALIBRATION_DRIVES = {"swim": 4.0, "walk": 2.0}
 CONTROLS = ("cpg", "neural_cpg")
@@ -94,8 +96,8 @@ def half_range(signal: np.ndarray) -> float:
 
 def calibrate_motor_map(parameters: dict[str, float]) -> dict[str, float]:
     """Motor-map scales that give the 2007 CPG's body amplitude when swimming (d = 4) and
-    unit limb swing when walking (d = 2); the limb activity scale is the walking limb E
-    neurons' adaptation, so that g = 1 while the limbs walk."""
+    unit limb stride ``s`` when walking (d = 2); the limb activity scale is the walking limb
+    E neurons' adaptation, so that g = 1 while the limbs walk."""
     reference = SalamanderCPG(n=1)
     reference.reset(np.random.default_rng(0))
     reference.set_drive(CALIBRATION_DRIVES["swim"], CALIBRATION_DRIVES["swim"])
@@ -105,7 +107,8 @@ def calibrate_motor_map(parameters: dict[str, float]) -> dict[str, float]:
     drives = np.array([[CALIBRATION_DRIVES["swim"]] * 2, [CALIBRATION_DRIVES["walk"]] * 2])
     u, _ = simulate(parameters, drives)
     body = u[:, 0, BODY_MOTOR[0]] - u[:, 0, BODY_MOTOR[1]]
-    limbs = u[:, 1, LIMB_MOTOR[0]] - u[:, 1, LIMB_MOTOR[1]]
+    protractor, retractor = u[:, 1, LIMB_MOTOR[0]], u[:, 1, LIMB_MOTOR[1]]
+    limbs = (protractor - retractor) / (protractor + retractor + SILENT_RATE)
     # The adaptation ϑ low-passes the rate: over whole cycles its mean is the rate's mean.
     activity = u[:, 1, LIMB_EXCITATORY[0]] + u[:, 1, LIMB_EXCITATORY[1]]
     return {

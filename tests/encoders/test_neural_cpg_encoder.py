@@ -55,6 +55,10 @@ def test_encoder_is_fixed_and_outside_the_factory():
     encoder, _ = encoder_and_cpg()
     assert not encoder.trainable and not list(encoder.parameters())
     assert NeuralCPGEncoder not in ENCODERS.values()
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    encoder.reset_parameters()  # the fitted network stays as it is
+    for key, value in encoder.state_dict().items():
+        assert torch.equal(value, before[key]), key
 
 
 def test_bad_network_and_input_raise():

@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 
 from stateful_rl.envs.salamander import neural_cpg_targets as targets
+from stateful_rl.envs.salamander.cpg import BODY_DRIVE
 from stateful_rl.envs.salamander.neural_cpg import (
     BODY_MOTOR,
     LIMB_EXCITATORY,
     LIMB_MOTOR,
     N_NEURONS,
     PARAMETERS,
+    SILENT_RATE,
     NeuralMotorMap,
     NeuralSalamanderCPG,
     build_network,
@@ -132,7 +134,8 @@ def test_motor_map_follows_the_formulas():
     targets_ = motor(u, theta)
     assert targets_.shape == (3, 5, 20)
     body = motor.body_gain * (u[..., BODY_MOTOR[0]] - u[..., BODY_MOTOR[1]])
-    s = (u[..., LIMB_MOTOR[0]] - u[..., LIMB_MOTOR[1]]) / motor.limb_scale
+    protractor, retractor = u[..., LIMB_MOTOR[0]], u[..., LIMB_MOTOR[1]]
+    s = (protractor - retractor) / (protractor + retractor + SILENT_RATE) / motor.limb_scale
     g = np.minimum(
         (theta[..., LIMB_EXCITATORY[0]] + theta[..., LIMB_EXCITATORY[1]]) / motor.activity_scale, 1
     )
@@ -140,8 +143,17 @@ def test_motor_map_follows_the_formulas():
     lift = g * motor.lift * np.maximum(s, 0)
     legs = np.stack([yaw, lift, np.zeros_like(yaw)], axis=-1).reshape(3, 5, 12)
     np.testing.assert_allclose(targets_, np.concatenate([body, legs], axis=-1), atol=1e-12)
-    with pytest.raises(ValueError, match="limb_scale"):
-        NeuralMotorMap(body_gain=1.0, limb_scale=0.0, activity_scale=1.0)
+    assert motor.limb_floor == SILENT_RATE
+
+
+@pytest.mark.parametrize(
+    "name", ["body_gain", "limb_scale", "activity_scale", "swing", "lift", "fold", "limb_floor"]
+)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, -4.0, 101.0])
+def test_bad_motor_map_arguments_raise(name, value):
+    arguments = {"body_gain": 1.0, "limb_scale": 1.0, "activity_scale": 1.0, name: value}
+    with pytest.raises(ValueError, match=rf"{name} must be"):
+        NeuralMotorMap(**arguments)
 
 
 # -- the dynamical-systems view ---------------------------------------------------------------
@@ -196,6 +208,7 @@ BREAKS = {
     "no limb-to-body projection": {
         p.name: 0.0 for p in PARAMETERS if p.name.startswith("limb_body")
     },
+    "no motoneuron drive": {"body_drive_M": 0.0},
     "random parameters": from_unit(
         np.random.default_rng(0).uniform(size=len(PARAMETERS)),
         [p.name for p in PARAMETERS],
@@ -276,6 +289,19 @@ def check_rest(m) -> None:
     assert m["rest"]["peak"].max() < targets.SILENT_RATE, m["rest"]["peak"]
 
 
+def check_motoneuron_amplitude(m) -> None:
+    """Rises with drive at least half as fast as the 2007 CPG's amplitude R(d)."""
+    rise = np.diff(np.log(m["swim"]["body_half_range"]))
+    _, reference = BODY_DRIVE(np.array(SWIM_DRIVES))
+    assert (rise > 0.5 * np.diff(np.log(reference))).all(), m["swim"]["body_half_range"]
+
+
+def check_no_co_silence(m) -> None:
+    """The two motoneurons of a segment never rest together (fraction of the cycle)."""
+    for gait in ("swim", "walk"):
+        assert (m[gait]["co_silence"] < 0.02).all(), m[gait]["co_silence"]
+
+
 def check_turning(m) -> None:
     bend = m["turn"]["mean_bend"]  # [4, 8]: positive = left motoneurons fire more
     assert (bend[0] > 0.01).all() and (bend[1] < -0.01).all(), bend  # swimming
@@ -292,6 +318,8 @@ CHECKS = {
     "standing wave": check_standing_wave,
     "rest": check_rest,
     "turning": check_turning,
+    "motoneuron amplitude": check_motoneuron_amplitude,
+    "no co-silence": check_no_co_silence,
 }
 
 
@@ -307,6 +335,7 @@ def test_fitted_network(fitted, name):
         ("no intersegmental coupling", ("travelling wave",)),
         ("no inter-limb inhibition", ("trot",)),
         ("no limb-to-body projection", ("walking frequency", "standing wave")),
+        ("no motoneuron drive", ("motoneuron amplitude", "no co-silence")),
         ("random parameters", tuple(CHECKS)),
     ],
 )
