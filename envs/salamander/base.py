@@ -9,9 +9,11 @@ walking speeds agree with those at 2 ms within a few per cent
 (tests/envs/test_salamander_physics checks it).
 
 Control: one action every ``frame_skip`` physics steps (8: a 40 ms control period, 25 Hz,
-the same as Gymnasium's ``Swimmer-v5``). With CPG control the Ijspeert network
-(``cpg.SalamanderCPG``, batched over the N animals) is integrated at ``cpg_dt`` (10 ms) inside
-the control period and the joint targets are updated after each CPG step.
+the same as Gymnasium's ``Swimmer-v5``). With CPG control the Ijspeert network (the 2007
+phase oscillators ``cpg.SalamanderCPG``, or for ``control="neural_cpg*"`` the 2001
+connectionist ``neural_cpg.NeuralSalamanderCPG``, batched over the N animals) is integrated at
+``cpg_dt`` (10 ms) inside the control period and the joint targets are updated after each CPG
+step.
 
 Every per-animal formula below is element-wise over the batch (no matrix products whose
 rounding could depend on N), so animal i of a batch is bit-identical to a batch of one.
@@ -45,6 +47,7 @@ from stateful_rl.envs.salamander.cpg import (
 )
 from stateful_rl.envs.salamander.frames import body_state, transpose_times
 from stateful_rl.envs.salamander.model import JOINT_NAMES, build_mjcf
+from stateful_rl.envs.salamander.neural_cpg import N_NEURONS, NeuralSalamanderCPG
 from stateful_rl.envs.salamander.settings import SalamanderSettings
 from stateful_rl.envs.salamander.water import WaterForces, WaterPhysics
 from stateful_rl.envs.vector import NativeVectorEnv, check_actions
@@ -162,12 +165,12 @@ class SalamanderBatch:
         self._joint_targets = np.zeros((n, s.cpg_steps, N_JOINTS))
         self._renderers: dict[int, Any] = {}
 
-        if s.control == "cpg_discrete":
+        if s.discrete:
             self.action_space = spaces.Discrete(len(self.discrete_drives))
-        elif s.control == "cpg":
-            self.action_space = spaces.Box(0.0, BODY_DRIVE.d_high, shape=(2,), dtype=np.float32)
-        else:
+        elif s.control == "joints":
             self.action_space = spaces.Box(-1.0, 1.0, shape=(N_JOINTS,), dtype=np.float32)
+        else:
+            self.action_space = spaces.Box(0.0, BODY_DRIVE.d_high, shape=(2,), dtype=np.float32)
         names = (*task_class.reward_names, "reward_energy")
         self.reward_terms = {name: np.zeros(n) for name in names}
         size = N_JOINTS + 4 + task_class.observation_size
@@ -229,7 +232,7 @@ class SalamanderBatch:
     def check_actions(self, actions: Any) -> NDArray:
         """``actions`` for the N animals as an array ([N] ints or [N, 2] / [N, 20] floats),
         else ``ValueError``."""
-        if self.settings.control == "cpg_discrete":
+        if self.settings.discrete:
             return check_actions(actions, self.n, self.action_space.n)
         actions = np.asarray(actions, dtype=float)
         size = self.action_space.shape[0]
@@ -292,22 +295,28 @@ class SalamanderBatch:
     # Everything that depends on the kind of CPG lives here (another network replaces these).
     def _build_cpg(self) -> None:
         """The CPG of every animal (``self.cpg``), its motor map and the legs' rest posture
-        (the motor map's output for silent oscillators: folded back)."""
-        self.cpg = SalamanderCPG(n=self.n, dt=self.settings.cpg_dt)
-        self.motor_map = self.settings.motor_map
-        self.cpg_observation_size = 3 * N_OSCILLATORS
-        silent = np.zeros((1, N_OSCILLATORS))
+        (the motor map's output for a silent network: folded back)."""
+        s = self.settings
+        if s.neural:
+            self.cpg = NeuralSalamanderCPG(n=self.n, dt=s.cpg_dt)
+            self.cpg_observation_size = n_outputs = N_NEURONS
+        else:
+            self.cpg = SalamanderCPG(n=self.n, dt=s.cpg_dt)
+            self.cpg_observation_size, n_outputs = 3 * N_OSCILLATORS, N_OSCILLATORS
+        self.motor_map = s.motor_map
+        silent = np.zeros((1, n_outputs))
         self._rest_legs = self.motor_map(silent, silent)[0, N_SEGMENTS:]
 
     def _reset_cpg(self, i: int, rng: np.random.Generator) -> None:
-        """Animal ``i``'s CPG: random phases from ``rng``, zero amplitudes and drives."""
+        """Animal ``i``'s CPG: a random start from ``rng`` (2007: phases, zero amplitudes;
+        connectionist: excitatory states) and zero drives."""
         self.cpg.reset(rng, index=i)
         self.drives[i] = 0.0
         self.cpg.set_drive(self.drives[:, 0], self.drives[:, 1])
 
     def _cpg_targets(self, actions: NDArray) -> NDArray:
         """Joint targets [N, cpg_steps, 20] (rad) from the drives the actions ask for."""
-        if self.settings.control == "cpg_discrete":
+        if self.settings.discrete:
             drives = self.discrete_drives[actions]
         else:
             drives = actions  # outside [0, 5] the CPG's saturation silences the oscillators
@@ -319,7 +328,11 @@ class SalamanderBatch:
         return np.ascontiguousarray(targets.transpose(1, 0, 2))
 
     def _cpg_observation(self, out: NDArray) -> None:
-        """The CPG state into ``out`` [N, cpg_observation_size]: cos θ, sin θ, r."""
+        """The CPG state into ``out`` [N, cpg_observation_size]: cos θ, sin θ, r (2007), or
+        the firing rates of the neurons (connectionist)."""
+        if self.settings.neural:
+            out[:] = self.cpg.output
+            return
         theta = self.cpg.theta
         np.cos(theta, out=out[:, :N_OSCILLATORS])
         np.sin(theta, out=out[:, N_OSCILLATORS : 2 * N_OSCILLATORS])
@@ -408,7 +421,7 @@ class SalamanderEnv(gym.Env):
 
     def step(self, action):
         animals = self.animals
-        if animals.settings.control == "cpg_discrete":
+        if animals.settings.discrete:
             try:
                 k = operator.index(action)
             except TypeError:

@@ -62,14 +62,14 @@ def hold(
     )
 
 
-def constant_drive(env_id: str, left: float, right: float, **kwargs) -> Gait:
-    """``hold`` CPG drives (left, right) with ``control="cpg"``."""
-    return hold(env_id, np.array([left, right]), control="cpg", **kwargs)
+def constant_drive(env_id: str, left: float, right: float, control: str = "cpg", **kwargs) -> Gait:
+    """``hold`` CPG drives (left, right) with ``control`` ``"cpg"`` or ``"neural_cpg"``."""
+    return hold(env_id, np.array([left, right]), control=control, **kwargs)
 
 
 @dataclass(frozen=True)
 class TurnRate:
-    """One ``cpg_discrete`` turn action and what it did (see ``Gait``)."""
+    """One discrete turn action and what it did (see ``Gait``)."""
 
     action: int
     level: float
@@ -80,18 +80,19 @@ class TurnRate:
 
 
 def discrete_turn_rates(
-    env_id: str, seconds: float = 15.0, seed: int = 0, **kwargs
+    env_id: str, seconds: float = 15.0, seed: int = 0, control: str = "cpg_discrete", **kwargs
 ) -> list[TurnRate]:
-    """Turn rate and speed of every left and right action of ``control="cpg_discrete"``,
-    each held for ``seconds`` from a reset with ``seed`` (settling for the first third)."""
-    env = gym.make(env_id, control="cpg_discrete", **kwargs).unwrapped
+    """Turn rate and speed of every left and right action of ``control``
+    (``"cpg_discrete"`` or ``"neural_cpg_discrete"``), each held for ``seconds`` from a reset
+    with ``seed`` (settling for the first third)."""
+    env = gym.make(env_id, control=control, **kwargs).unwrapped
     table, levels = env.animals.discrete_drives, env.settings.drive_levels
     rates = []
     for action, drives in enumerate(table):
         turn = TURNS[action % len(TURNS)]
         if turn == "straight":
             continue
-        gait = hold(env_id, action, "cpg_discrete", seconds=seconds, settle=seconds / 3, **kwargs)
+        gait = hold(env_id, action, control, seconds, seconds / 3, seed, **kwargs)
         level = levels[action // len(TURNS)]
         rates.append(
             TurnRate(
@@ -106,10 +107,13 @@ def discrete_turn_rates(
     return rates
 
 
-def drift_at_rest(env_id: str, seconds: float = 10.0, seed: int = 0, **kwargs) -> np.ndarray:
+def drift_at_rest(
+    env_id: str, seconds: float = 10.0, seed: int = 0, control: str = "cpg", **kwargs
+) -> np.ndarray:
     """Displacement [3] (m) of the centre of mass over ``seconds`` from the reset, with the
-    CPG silent (drives 0): how far the start itself carries the animal."""
-    env = gym.make(env_id, control="cpg", **kwargs).unwrapped
+    CPG (``control`` ``"cpg"`` or ``"neural_cpg"``) at drives 0: how far the start itself
+    carries the animal."""
+    env = gym.make(env_id, control=control, **kwargs).unwrapped
     _, info = env.reset(seed=seed)
     start = info["com_position"]
     for _ in range(round(seconds / env.control_dt)):

@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 from stateful_rl.envs.salamander.checks import check_choice, check_float, check_int
 from stateful_rl.envs.salamander.cpg import BODY_DRIVE, MotorMap
 from stateful_rl.envs.salamander.model import Arena, SalamanderBody
+from stateful_rl.envs.salamander.neural_cpg import NeuralMotorMap
 
-CONTROLS = ("cpg_discrete", "cpg", "joints")
+# The 2007 phase-oscillator CPG (cpg, cpg_discrete), the 2001 connectionist one
+# (neural_cpg, neural_cpg_discrete), or the joint targets themselves.
+CONTROLS = ("cpg_discrete", "cpg", "joints", "neural_cpg", "neural_cpg_discrete")
 OBSERVATIONS = ("full", "partial")
 TURNS = ("left", "straight", "right")
 TURN_STYLES = ("sharp", "offset")
@@ -26,7 +29,9 @@ class SalamanderSettings:
     ``timestep`` (0, 0.01] s (MuJoCo with these stiff joints is unstable beyond);
     ``cpg_dt`` (0, 0.1] s, a multiple of ``timestep`` that divides the control period;
     ``reset_noise_scale`` [0, 1] rad (the spine range); ``rotational_drag`` [0, 10]
-    (a drag coefficient); ``width``, ``height`` [1, 8192] pixels.
+    (a drag coefficient); ``width``, ``height`` [1, 8192] pixels. ``motor_map``: a
+    ``cpg.MotorMap`` for the 2007 CPG's controls, a ``neural_cpg.NeuralMotorMap`` for the
+    connectionist CPG's; ``None`` (default) takes the control's default map.
     """
 
     control: str = "cpg"
@@ -43,7 +48,7 @@ class SalamanderSettings:
     start_posture: str = "folded"
     body: SalamanderBody = field(default_factory=SalamanderBody)
     arena: Arena = field(default_factory=Arena)
-    motor_map: MotorMap = field(default_factory=MotorMap)
+    motor_map: MotorMap | NeuralMotorMap | None = None
     render_mode: str | None = None
     width: int = 480
     height: int = 360
@@ -54,7 +59,15 @@ class SalamanderSettings:
         check_choice("turn_style", self.turn_style, TURN_STYLES)
         check_choice("start_posture", self.start_posture, START_POSTURES)
         check_choice("render_mode", self.render_mode, RENDER_MODES)
-        for name, kind in (("body", SalamanderBody), ("arena", Arena), ("motor_map", MotorMap)):
+        if self.motor_map is None:
+            default = NeuralMotorMap.fitted() if self.neural else MotorMap()
+            object.__setattr__(self, "motor_map", default)
+        kinds = {
+            "body": SalamanderBody,
+            "arena": Arena,
+            "motor_map": NeuralMotorMap if self.neural else MotorMap,
+        }
+        for name, kind in kinds.items():
             if not isinstance(getattr(self, name), kind):
                 raise ValueError(f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}")
         try:
@@ -91,6 +104,16 @@ class SalamanderSettings:
                 f"frame_skip ({self.frame_skip}) must be a multiple of cpg_dt / timestep "
                 f"({self.steps_per_cpg})"
             )
+
+    @property
+    def neural(self) -> bool:
+        """Whether the control is the connectionist CPG's."""
+        return self.control.startswith("neural_cpg")
+
+    @property
+    def discrete(self) -> bool:
+        """Whether actions are indices into the table of drives (``*_discrete``)."""
+        return self.control.endswith("_discrete")
 
     @property
     def steps_per_cpg(self) -> int:

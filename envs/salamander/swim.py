@@ -22,9 +22,11 @@ class SalamanderSwimEnv(SalamanderEnv):
     ## Description
     A 0.45 m, 20-actuator salamander (``model.SalamanderBody``) floats in a 0.3 m deep pool
     (``model.Arena``) under per-link drag, rotational drag and buoyancy
-    (``water.WaterForces``), driven by Ijspeert's CPG (``control="cpg"`` or
-    ``"cpg_discrete"``) or directly through its joint position targets
-    (``control="joints"``). With the CPG, drives in (3, 5] give the swimming gait: a
+    (``water.WaterForces``), driven by Ijspeert's 2007 phase-oscillator CPG
+    (``control="cpg"`` or ``"cpg_discrete"``), by his 2001 connectionist CPG, a fitted
+    rate-neuron network (``control="neural_cpg"`` or ``"neural_cpg_discrete"``,
+    ``neural_cpg.NeuralSalamanderCPG``), or directly through its joint position targets
+    (``control="joints"``). With either CPG, drives in (3, 5] give the swimming gait: a
     travelling body wave, limbs folded back. ``gym.make_vec(..., vectorization_mode=
     "vector_entry_point")`` gives ``SalamanderSwimVectorEnv``: the same trajectories as
     Gymnasium's ``SyncVectorEnv`` of this env, all animals stepped in one call.
@@ -64,7 +66,8 @@ class SalamanderSwimEnv(SalamanderEnv):
     | 44 | head height (water surface at 0) | m |
     | 45–47 | head linear velocity, head frame | m/s |
     | 48–50 | head angular velocity, head frame | rad/s |
-    | 51–110 | CPG state: cos θ, sin θ, r of the 20 oscillators (CPG control only) | –, rad |
+    | 51–110 | CPG state: cos θ, sin θ, r of the 20 oscillators (``cpg*`` only) | –, rad |
+    | 51–122 | neural CPG state: firing rates of the 72 neurons (``neural_cpg*`` only) | – |
     | last 2 | cos, sin of the heading target in the head frame | – |
 
     ``observation="partial"``: joint angles, head quaternion and the heading target only

@@ -12,6 +12,7 @@ import pytest
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.envs.salamander.cpg import MotorMap
 from stateful_rl.envs.salamander.model import Arena, SalamanderBody
+from stateful_rl.envs.salamander.neural_cpg import NeuralMotorMap
 from stateful_rl.envs.salamander.swim import SalamanderSwimVectorEnv
 
 NON_FINITE = (np.nan, np.inf, -np.inf)
@@ -128,3 +129,13 @@ def test_the_vector_env_checks_the_same_arguments():
 def test_defaults_and_range_ends_are_accepted():
     gym.make(SWIM, energy_weight=0.0, reset_noise_scale=1.0, heading=-2 * np.pi, timestep=0.01)
     gym.make(TARGET, fov=2 * np.pi, goal_distance=(1.0, 1.0), goal_bonus=0.0)
+
+
+def test_the_motor_map_must_fit_the_control():
+    with pytest.raises(ValueError, match="motor_map must be a NeuralMotorMap"):
+        gym.make(SWIM, control="neural_cpg", motor_map=MotorMap())
+    with pytest.raises(ValueError, match="motor_map must be a MotorMap"):
+        gym.make(SWIM, control="cpg_discrete", motor_map=NeuralMotorMap.fitted())
+    assert isinstance(
+        gym.make(SWIM, control="neural_cpg").unwrapped.settings.motor_map, NeuralMotorMap
+    )

@@ -21,6 +21,7 @@ from stateful_rl.envs.salamander.frames import (
 )
 from stateful_rl.envs.salamander.model import JOINT_NAMES, build_mjcf
 from stateful_rl.envs.salamander.registration import SALAMANDER_ENVS, SALAMANDER_TASKS
+from stateful_rl.envs.salamander.settings import CONTROLS
 
 # check_env's advice on unbounded observations and the [0, 5] drive range is not an error;
 # the bad render mode is refused by the environment itself after gymnasium's warning.
@@ -32,7 +33,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*out of date.*:DeprecationWarning"),
 ]
 ENV_IDS = [f"stateful_rl/{name}" for name, _, _ in SALAMANDER_ENVS]
-CONTROLS = ("cpg_discrete", "cpg", "joints")
 N_LINKS = 17
 
 

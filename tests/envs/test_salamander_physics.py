@@ -1,4 +1,5 @@
-"""MuJoCo fidelity: the CPG-driven salamander swims, walks, turns and crosses the shore."""
+"""MuJoCo fidelity: the CPG-driven salamander swims, walks, turns and crosses the shore, with
+the 2007 CPG (``control="cpg"``) and, where stated, the connectionist one (``"neural_cpg"``)."""
 
 from __future__ import annotations
 
@@ -16,29 +17,46 @@ from stateful_rl.envs.salamander.gaits import (
     drift_at_rest,
 )
 
-TURN_FLOOR = 5.0  # deg/s: every cpg_discrete turn action turns at least this fast
+TURN_FLOOR = 5.0  # deg/s: every discrete turn action turns at least this fast
+CPGS = ("cpg", "neural_cpg")
+# Least rise of the swimming speed from one drive level to the next, as a fraction of the
+# speed at d = 3.5: the 2007 CPG's amplitude and frequency both grow with drive; the neural
+# CPG's motoneuron amplitude was fitted to grow as the 2007 one's.
+SPEED_RISE = {"cpg": 0.05, "neural_cpg": 0.02}
 
 
-def test_swimming_speed_increases_with_drive():
-    speeds = [constant_drive(SWIM, d, d).speed for d in (3.5, 4.0, 4.5, 5.0)]
+@pytest.mark.parametrize("control", CPGS)
+def test_swimming_speed_increases_with_drive(control):
+    speeds = [constant_drive(SWIM, d, d, control).speed for d in (3.5, 4.0, 4.5, 5.0)]
     assert speeds[0] > 0.05  # m/s
-    assert np.all(np.diff(speeds) > 0.05 * speeds[0]), speeds
+    assert np.all(np.diff(speeds) > SPEED_RISE[control] * speeds[0]), speeds
 
 
-def test_walking_moves_forward_at_drive_two():
-    speed = constant_drive(WALK, 2.0, 2.0).speed
+@pytest.mark.parametrize("control", CPGS)
+def test_walking_moves_forward_at_drive_two(control):
+    speed = constant_drive(WALK, 2.0, 2.0, control).speed
     assert speed > 0.04, speed  # m/s
 
 
+@pytest.mark.parametrize("control", CPGS)
 @pytest.mark.parametrize(("left", "right", "sign"), [(4.5, 3.5, 1), (3.5, 4.5, -1)])
-def test_swimming_turns_towards_the_larger_drive(left, right, sign):
-    rate = constant_drive(SWIM, left, right).turn_rate
-    assert sign * rate > 2.0, rate  # deg/s; positive = anticlockwise = left
+def test_swimming_turns_towards_the_larger_drive(control, left, right, sign):
+    """From several starts: the neural CPG's spine once turned either way by the start."""
+    for seed in (0, 2):
+        rate = constant_drive(SWIM, left, right, control, seed=seed).turn_rate
+        assert sign * rate > 2.0, (seed, rate)  # deg/s; positive = anticlockwise = left
 
 
 def test_walking_turns_away_from_the_larger_drive():
     rate = constant_drive(WALK, 2.5, 1.5).turn_rate
     assert rate < -1.0, rate  # longer left strides push the animal to the right
+
+
+@pytest.mark.parametrize(("left", "right", "sign"), [(2.5, 1.5, 1), (1.5, 2.5, -1)])
+def test_walking_with_the_neural_cpg_turns_towards_the_larger_drive(left, right, sign):
+    """Its strides do not depend on drive (``NeuralMotorMap``): the bend turns it."""
+    rate = constant_drive(WALK, left, right, "neural_cpg").turn_rate
+    assert sign * rate > 2.0, rate
 
 
 @pytest.mark.parametrize(("env_id", "d", "rtol"), [(SWIM, 4.0, 0.03), (WALK, 2.0, 0.02)])
@@ -48,21 +66,23 @@ def test_default_timestep_matches_two_milliseconds(env_id, d, rtol):
     assert default == pytest.approx(fine, rel=rtol)
 
 
+@pytest.mark.parametrize("control", ["cpg_discrete", "neural_cpg_discrete"])
 @pytest.mark.parametrize("env_id", [SWIM, WALK])
-def test_discrete_turn_actions_turn_sharply_the_right_way(env_id):
+def test_discrete_turn_actions_turn_sharply_the_right_way(env_id, control):
     """In water (swimming levels) and on land (walking levels), both directions."""
-    rates = discrete_turn_rates(env_id)
+    rates = discrete_turn_rates(env_id, control=control)
     assert len(rates) == 6
     for rate in rates:
         sign = 1.0 if rate.turn == "left" else -1.0
         assert sign * rate.turn_rate >= TURN_FLOOR, rate
 
 
+@pytest.mark.parametrize("control", CPGS)
 @pytest.mark.parametrize("env_id", [SWIM, WALK])
-def test_a_silent_animal_stays_where_it_starts(env_id):
+def test_a_silent_animal_stays_where_it_starts(env_id, control):
     """At drive 0 the controller holds the reset posture: the start kicks nothing."""
     for seed in (0, 1):
-        displacement = drift_at_rest(env_id, seconds=10.0, seed=seed)
+        displacement = drift_at_rest(env_id, seconds=10.0, seed=seed, control=control)
         assert np.linalg.norm(displacement) < 0.02, displacement  # m, in 10 s
 
 

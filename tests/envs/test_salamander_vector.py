@@ -19,6 +19,8 @@ CASES = [
     ("SalamanderAmphibious-v1", "joints", {"max_episode_steps": 35, "observation": "partial"}),
     # A goal radius as large as the nearest goals: some episodes end at once, by termination.
     ("SalamanderTarget-v1", "cpg_discrete", {"goal_radius": 1.3, "max_episode_steps": 40}),
+    ("SalamanderSwim-v1", "neural_cpg", {"max_episode_steps": 30}),
+    ("SalamanderWalk-v1", "neural_cpg_discrete", {"max_episode_steps": 25}),
 ]
 INFO_KEYS = ("com_position", "com_velocity", "power", "drives", "links_in_water")
 
@@ -71,6 +73,8 @@ def test_public_fallback_vector_equals_sync_vector(monkeypatch):
         ("cpg_discrete", [0.0, 1.0, 1.0]),
         ("cpg", np.full((3, 3), 4.0)),
         ("cpg", [[4.0, 4.0], [np.nan, 4.0], [4.0, 4.0]]),
+        ("neural_cpg", np.full((3, 1), 4.0)),
+        ("neural_cpg_discrete", [0, 1, 9]),
         ("joints", np.zeros((3, 19))),
         ("joints", np.full((3, 20), np.inf)),
     ],

@@ -41,6 +41,7 @@ def test_wheel_install_imports_and_registers(tmp_path):
     (wheel,) = wheels.glob("stateful_rl-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "stateful_rl/envs/tracking.py" in names and "stateful_rl/__init__.py" in names
+    assert "stateful_rl/envs/salamander/neural_cpg.json" in names  # the fitted CPG
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
