@@ -26,7 +26,7 @@ class SalamanderSettings:
     ``timestep`` (0, 0.01] s (MuJoCo with these stiff joints is unstable beyond);
     ``cpg_dt`` (0, 0.1] s, a multiple of ``timestep`` that divides the control period;
     ``reset_noise_scale`` [0, 1] rad (the spine range); ``rotational_drag`` [0, 10]
-    (a drag coefficient); ``width``, ``height`` [1, 8192] pixels.
+    (a drag coefficient); ``width``, ``height`` [1, 8192] pixels; ``compass`` a bool.
     """
 
     control: str = "cpg"
@@ -41,6 +41,7 @@ class SalamanderSettings:
     reset_noise_scale: float = 0.05
     rotational_drag: float = 1.1
     start_posture: str = "folded"
+    compass: bool = True
     body: SalamanderBody = field(default_factory=SalamanderBody)
     arena: Arena = field(default_factory=Arena)
     motor_map: MotorMap = field(default_factory=MotorMap)
@@ -54,6 +55,8 @@ class SalamanderSettings:
         check_choice("turn_style", self.turn_style, TURN_STYLES)
         check_choice("start_posture", self.start_posture, START_POSTURES)
         check_choice("render_mode", self.render_mode, RENDER_MODES)
+        if not isinstance(self.compass, bool):
+            raise ValueError(f"compass must be True or False, got {self.compass!r}")
         for name, kind in (("body", SalamanderBody), ("arena", Arena), ("motor_map", MotorMap)):
             if not isinstance(getattr(self, name), kind):
                 raise ValueError(f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}")

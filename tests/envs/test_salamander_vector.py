@@ -19,6 +19,8 @@ CASES = [
     ("SalamanderAmphibious-v1", "joints", {"max_episode_steps": 35, "observation": "partial"}),
     # A goal radius as large as the nearest goals: some episodes end at once, by termination.
     ("SalamanderTarget-v1", "cpg_discrete", {"goal_radius": 1.3, "max_episode_steps": 40}),
+    # The cue's clock and the heading-free orientation, per animal.
+    ("SalamanderTarget-v2", "cpg_discrete", {"goal_radius": 1.3, "max_episode_steps": 40}),
 ]
 INFO_KEYS = ("com_position", "com_velocity", "power", "drives", "links_in_water")
 
