@@ -16,13 +16,14 @@ SALAMANDER_TASKS = (
 V0_KWARGS = {"rotational_drag": 0.0, "turn_style": "offset", "start_posture": "spread"}
 # SalamanderTarget-v2: the goal shown everywhere for the first half second only, then within
 # 0.5 m inside the view cone; no compass heading; a larger goal bonus; an 80 ms control
-# period (375 steps: 30 s). See the env's version history.
+# period (375 steps: 30 s); one drive level. See the env's version history.
 TARGET_V2_KWARGS = {
     "cue_time": 0.5,
     "sight_range": 0.5,
     "compass": False,
     "goal_bonus": 30.0,
     "frame_skip": 16,
+    "drive_levels": (4.5,),
 }
 TARGET_V2 = ("SalamanderTarget-v2", 375, TARGET_V2_KWARGS)
 SALAMANDER_ENVS = (
