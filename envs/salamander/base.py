@@ -86,7 +86,8 @@ class SalamanderTask:
 
     Subclasses set ``observation_size``, ``default_drive_levels`` and ``reward_names`` (the
     keys ``rewards`` returns), implement ``start`` and ``rewards``, and may override
-    ``reset``, ``observation`` and ``info``. Their keyword arguments are the task's
+    ``reset``, ``observation``, ``info``, ``scene_xml`` and ``camera`` (what renders the
+    episode). Their keyword arguments are the task's
     environment arguments, checked in ``__init__``; ``animals`` is the batch they act on, of
     which ``__init__`` may use ``n`` and ``settings`` only (the model is built after it).
     """
@@ -94,6 +95,7 @@ class SalamanderTask:
     observation_size: ClassVar[int] = 0
     default_drive_levels: ClassVar[tuple[float, ...]] = (3.5, 4.0, 4.5)
     reward_names: ClassVar[tuple[str, ...]] = ()
+    camera: ClassVar[str] = "track"  # the model camera that renders
 
     def __init__(self, animals: SalamanderBatch) -> None:
         self.animals = animals
@@ -101,6 +103,11 @@ class SalamanderTask:
     def start(self, rng: np.random.Generator) -> tuple[float, float, float, float]:
         """Initial head position (m) and yaw (rad) of one animal."""
         raise NotImplementedError
+
+    def scene_xml(self) -> str:
+        """MJCF worldbody elements the task adds after the animal: visual markers (geoms
+        that collide with nothing) and cameras, never anything the physics feels."""
+        return ""
 
     def reset(self, i: int, rng: np.random.Generator) -> None:
         """Sample the task state (goals) of animal ``i`` after it is placed."""
@@ -125,8 +132,9 @@ class SalamanderBatch:
     ``kwargs`` are the environment's arguments: those of ``SalamanderSettings`` and those
     of ``task_class``. State per animal (rows): ``qpos`` [N, nq], ``qvel`` [N, nv],
     ``com`` [N, 3] (m), ``rotation`` [N, 9] (head orientation, row-major), ``wet`` [N, 17]
-    (submerged fraction per link), ``drives`` [N, 2]; after each ``step``: ``reward``,
-    ``terminated``, ``reward_terms``, ``com_velocity``, ``power``.
+    (submerged fraction per link), ``drives`` [N, 2], ``time`` [N] (s since the reset);
+    after each ``step``: ``reward``, ``terminated``, ``reward_terms``, ``com_velocity``,
+    ``power``.
     """
 
     def __init__(self, n: int, task_class: type[SalamanderTask], kwargs: dict[str, Any]) -> None:
@@ -139,7 +147,7 @@ class SalamanderBatch:
         self.control_dt = s.control_dt
         # The task checks its arguments before the model is built (it may not touch it yet).
         self.task = task_class(self, **{k: v for k, v in kwargs.items() if k not in SETTINGS})
-        xml, self.links = build_mjcf(s.body, s.arena, s.timestep)
+        xml, self.links = build_mjcf(s.body, s.arena, s.timestep, self.task.scene_xml())
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.datas = [mujoco.MjData(self.model) for _ in range(n)]
         self.wet = np.zeros((n, len(self.links)))
@@ -157,6 +165,7 @@ class SalamanderBatch:
         self.qvel = np.zeros((n, self.model.nv))
         self.com = np.zeros((n, 3))
         self.rotation = np.zeros((n, 9))
+        self.time = np.zeros(n)
         self.com_velocity = np.zeros((n, 3))
         self.power = np.zeros(n)
         self.reward = np.zeros(n)
@@ -202,6 +211,7 @@ class SalamanderBatch:
         self.qvel[i] = data.qvel
         self.com[i] = data.subtree_com[self._head]
         mujoco.mju_quat2Mat(self.rotation[i], data.qpos[3:7])
+        self.time[i] = data.time
 
     def to_head_frame(self, points: NDArray) -> NDArray:
         """World points [N, 3] in the head frames (x forward, y left), [N, 3] (m)."""
@@ -273,7 +283,7 @@ class SalamanderBatch:
         s = self.settings
         obs = np.empty((self.n, self.observation_space.shape[0]))
         full = s.observation == "full"
-        body_state(self.qpos, self.qvel, self._qpos_idx, self._qvel_idx, full, obs)
+        body_state(self.qpos, self.qvel, self._qpos_idx, self._qvel_idx, full, obs, s.compass)
         if full and s.control != "joints":
             k = 2 * N_JOINTS + 11
             self._cpg_observation(obs[:, k : k + self.cpg_observation_size])
@@ -340,7 +350,7 @@ class SalamanderBatch:
 
     # -- rendering and copies -----------------------------------------------------------
     def render(self, i: int) -> NDArray[np.uint8]:
-        """Animal ``i`` seen by its tracking camera, [height, width, 3]."""
+        """Animal ``i`` seen by its task's camera, [height, width, 3]."""
         if i not in self._renderers:
             # Gymnasium's renderer picks the OpenGL backend when it is built, not when mujoco
             # is imported; one per animal, as it is bound to one MjData.
@@ -348,7 +358,11 @@ class SalamanderBatch:
 
             s = self.settings
             self._renderers[i] = MujocoRenderer(
-                self.model, self.datas[i], width=s.width, height=s.height, camera_name="track"
+                self.model,
+                self.datas[i],
+                width=s.width,
+                height=s.height,
+                camera_name=self.task.camera,
             )
         return self._renderers[i].render("rgb_array")
 
@@ -365,6 +379,12 @@ class SalamanderBatch:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._attach_physics()
+
+
+def real_time(metadata: dict[str, Any], control_dt: float) -> dict[str, Any]:
+    """``metadata`` with ``render_fps`` one frame per control step (s): videos of rendered
+    steps then play in real time at any ``frame_skip``."""
+    return {**metadata, "render_fps": round(1.0 / control_dt, 6)}
 
 
 def _row(value: NDArray) -> Any:
@@ -384,6 +404,7 @@ class SalamanderEnv(gym.Env):
         self.action_space = self.animals.action_space
         self.observation_space = self.animals.observation_space
         self.render_mode = self.animals.settings.render_mode
+        self.metadata = real_time(self.metadata, self.animals.control_dt)
 
     # Accessors of the one animal's physics and task.
     model = property(lambda self: self.animals.model)
@@ -466,6 +487,7 @@ class SalamanderVectorEnv(NativeVectorEnv):
             self.animals.observation_space,
             self.animals.action_space,
         )
+        self.metadata = real_time(self.metadata, self.animals.control_dt)
 
     def _check_actions(self, actions: Any) -> NDArray:
         return self.animals.check_actions(actions)

@@ -50,15 +50,38 @@ def _dot_rows(vector: NDArray, direction: NDArray, out: NDArray) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
+def _remove_heading(quat: NDArray, out: NDArray) -> None:
+    """``out`` [4] ← the unit quaternion ``quat`` (w, x, y, z) turned about the world z axis
+    until its forward (x) axis has no y component: the tilt (roll, pitch) without the
+    heading, the product ``q_z(−ψ) ⊗ quat`` for the heading ψ of the forward axis."""
+    w, x, y, z = quat[0], quat[1], quat[2], quat[3]
+    heading = np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    c, s = np.cos(0.5 * heading), np.sin(0.5 * heading)
+    out[0] = c * w + s * z
+    out[1] = c * x + s * y
+    out[2] = c * y - s * x
+    out[3] = c * z - s * w
+
+
+@numba.njit(cache=True, nogil=True)
 def _body_state(
-    qpos: NDArray, qvel: NDArray, qpos_idx: NDArray, qvel_idx: NDArray, full: bool, out: NDArray
+    qpos: NDArray,
+    qvel: NDArray,
+    qpos_idx: NDArray,
+    qvel_idx: NDArray,
+    full: bool,
+    compass: bool,
+    out: NDArray,
 ) -> None:
     n = qpos_idx.size
     for b in range(qpos.shape[0]):
         for j in range(n):
             out[b, j] = qpos[b, qpos_idx[j]]
-        for j in range(4):
-            out[b, n + j] = qpos[b, 3 + j]
+        if compass:
+            for j in range(4):
+                out[b, n + j] = qpos[b, 3 + j]
+        else:
+            _remove_heading(qpos[b, 3:7], out[b, n : n + 4])
         if full:
             for j in range(n):
                 out[b, n + 4 + j] = qvel[b, qvel_idx[j]]
@@ -92,11 +115,18 @@ def dot_rows(vector: NDArray, direction: NDArray) -> NDArray:
 
 
 def body_state(
-    qpos: NDArray, qvel: NDArray, qpos_idx: NDArray, qvel_idx: NDArray, full: bool, out: NDArray
+    qpos: NDArray,
+    qvel: NDArray,
+    qpos_idx: NDArray,
+    qvel_idx: NDArray,
+    full: bool,
+    out: NDArray,
+    compass: bool = True,
 ) -> None:
     """The body part of the observations into the first columns of ``out`` [N, ...], for
     n = ``qpos_idx.size`` joints: joint angles ``qpos[:, qpos_idx]`` and the root quaternion
-    (n + 4 columns); with ``full`` also joint velocities ``qvel[:, qvel_idx]``, root height,
-    root linear velocity in the root frame and root angular velocity (``qvel[:, 3:6]``,
-    already in the root frame): 2 n + 11 columns."""
-    _body_state(qpos, qvel, qpos_idx, qvel_idx, full, out)
+    (n + 4 columns; without ``compass`` the quaternion with its heading removed); with
+    ``full`` also joint velocities ``qvel[:, qvel_idx]``, root height, root linear velocity
+    in the root frame and root angular velocity (``qvel[:, 3:6]``, already in the root
+    frame): 2 n + 11 columns."""
+    _body_state(qpos, qvel, qpos_idx, qvel_idx, full, compass, out)

@@ -246,12 +246,16 @@ def _arena(arena: Arena) -> str:
 
 
 def build_mjcf(
-    body: SalamanderBody | None = None, arena: Arena | None = None, timestep: float = 0.005
+    body: SalamanderBody | None = None,
+    arena: Arena | None = None,
+    timestep: float = 0.005,
+    extra: str = "",
 ) -> tuple[str, list[Link]]:
     """MJCF text of the scene and the animal's links in body-id order (head = body 1).
 
     ``timestep`` (s) is the physics step; ``implicitfast`` integrates the actuator damping
-    implicitly.
+    implicitly. ``extra``: worldbody elements placed after the animal (a task's markers and
+    cameras), so that the animal's body and geom ids do not depend on them.
     """
     body = SalamanderBody() if body is None else body
     arena = Arena() if arena is None else arena
@@ -288,6 +292,7 @@ def build_mjcf(
 <light name="sun" pos="0 0 4" dir="0 0.3 -1" directional="true"/>
 {_arena(arena)}
 {animal}
+{extra}
 </worldbody>
 <actuator>{"".join(mjcf.actuators[name] for name in JOINT_NAMES)}</actuator>
 <sensor>{"".join(mjcf.sensors)}</sensor>

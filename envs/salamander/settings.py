@@ -29,9 +29,10 @@ class SalamanderSettings:
     ``timestep`` (0, 0.01] s (MuJoCo with these stiff joints is unstable beyond);
     ``cpg_dt`` (0, 0.1] s, a multiple of ``timestep`` that divides the control period;
     ``reset_noise_scale`` [0, 1] rad (the spine range); ``rotational_drag`` [0, 10]
-    (a drag coefficient); ``width``, ``height`` [1, 8192] pixels. ``motor_map``: a
-    ``cpg.MotorMap`` for the 2007 CPG's controls, a ``neural_cpg.NeuralMotorMap`` for the
-    connectionist CPG's; ``None`` (default) takes the control's default map.
+    (a drag coefficient); ``width``, ``height`` [1, 8192] pixels; ``compass`` a bool.
+    ``motor_map``: a ``cpg.MotorMap`` for the 2007 CPG's controls, a
+    ``neural_cpg.NeuralMotorMap`` for the connectionist CPG's; ``None`` (default) takes the
+    control's default map.
     """
 
     control: str = "cpg"
@@ -46,6 +47,7 @@ class SalamanderSettings:
     reset_noise_scale: float = 0.05
     rotational_drag: float = 1.1
     start_posture: str = "folded"
+    compass: bool = True
     body: SalamanderBody = field(default_factory=SalamanderBody)
     arena: Arena = field(default_factory=Arena)
     motor_map: MotorMap | NeuralMotorMap | None = None
@@ -59,6 +61,8 @@ class SalamanderSettings:
         check_choice("turn_style", self.turn_style, TURN_STYLES)
         check_choice("start_posture", self.start_posture, START_POSTURES)
         check_choice("render_mode", self.render_mode, RENDER_MODES)
+        if not isinstance(self.compass, bool):
+            raise ValueError(f"compass must be True or False, got {self.compass!r}")
         if self.motor_map is None:
             default = NeuralMotorMap.fitted() if self.neural else MotorMap()
             object.__setattr__(self, "motor_map", default)

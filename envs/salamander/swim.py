@@ -61,7 +61,7 @@ class SalamanderSwimEnv(SalamanderEnv):
     | index | meaning | unit |
     |---|---|---|
     | 0–19 | joint angles, ``model.JOINT_NAMES`` order | rad |
-    | 20–23 | head orientation quaternion (w, x, y, z), IMU | – |
+    | 20–23 | head orientation quaternion (w, x, y, z), IMU (heading removed: ``compass``) | – |
     | 24–43 | joint velocities | rad/s |
     | 44 | head height (water surface at 0) | m |
     | 45–47 | head linear velocity, head frame | m/s |
@@ -100,8 +100,10 @@ class SalamanderSwimEnv(SalamanderEnv):
     period), ``timestep`` (0.005 s, (0, 0.01]), ``cpg_dt`` (0.01 s, (0, 0.1], a multiple of
     ``timestep``), ``reset_noise_scale`` (0.05 rad, [0, 1]), ``rotational_drag`` (1.1, the
     cylinder's cross-flow drag coefficient, [0, 10]), ``start_posture`` (``"folded"`` or
-    ``"spread"``), ``body``, ``arena``, ``motor_map``, ``render_mode`` (``"rgb_array"``,
-    tracking camera), ``width``, ``height`` (pixels). A bad value raises ``ValueError``.
+    ``"spread"``), ``compass`` (True: the orientation includes the heading; False: roll and
+    pitch only, as a vestibular sense without a compass), ``body``, ``arena``,
+    ``motor_map``, ``render_mode`` (``"rgb_array"``, tracking camera), ``width``, ``height``
+    (pixels). A bad value raises ``ValueError``.
 
     ## Version history
     - v1: rotational water drag on every link (``rotational_drag=1.1``); legs folded at

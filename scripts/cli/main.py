@@ -16,7 +16,7 @@ from pathlib import Path
 from stateful_rl import __version__
 from stateful_rl.cli.config import ConfigError, parse_overrides, resolve_config
 
-BENCHMARKS = ("envs", "encoders", "agents", "nfq", "salamander")
+BENCHMARKS = ("envs", "encoders", "agents", "nfq", "salamander", "salamander_agents")
 EXIT_CONFIG = 2  # argparse's status for usage errors: nothing was written
 EXIT_IO = 1
 

@@ -39,6 +39,7 @@ FLOATS = [
     (TARGET, "sight_range", (0.0, 101.0)),
     (TARGET, "goal_radius", (0.0, 11.0)),
     (TARGET, "goal_bonus", (-1.0, 2e6)),
+    (TARGET, "cue_time", (-0.1, 1001.0)),
 ]
 CASES = [
     pytest.param(env_id, name, value, id=f"{env_id.split('/')[1]}-{name}-{value}")
@@ -85,6 +86,8 @@ def test_bad_goal_distance_raises(goal_distance):
         ("turn_style", "gentle"),
         ("start_posture", "curled"),
         ("body", "large"),
+        ("compass", 1),
+        ("compass", "no"),
     ],
 )
 def test_bad_other_arguments_raise(name, value):

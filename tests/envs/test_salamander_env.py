@@ -230,6 +230,69 @@ def test_target_goal_is_seen_only_inside_the_view_cone():
     assert not env.task.goal_visible()[0]
 
 
+def test_target_cue_shows_the_goal_everywhere_then_only_close_and_in_view():
+    env = make("stateful_rl/SalamanderTarget-v1", control="cpg_discrete", cue_time=0.2).unwrapped
+    env.reset(seed=0)
+    behind = env.head_position + env.head_rotation @ np.array([-1.0, 0.0, 0.0])
+    env.task.goal[0] = behind
+    seen = [env.animals.observe()[0][0, -3]]
+    for _ in range(7):
+        seen.append(env.step(4)[0][-3])  # 40 ms steps: observed at 0, 40, ..., 160 ms
+    assert seen == [1.0] * 5 + [0.0] * 3
+    env.task.goal[0] = env.head_position + env.head_rotation @ np.array([0.5, 0.0, 0.0])
+    assert env.task.goal_visible()[0]  # after the cue: in view, within sight_range
+
+
+def test_target_v2_settings():
+    env = make("stateful_rl/SalamanderTarget-v2").unwrapped
+    task = env.task
+    assert (task.cue_time, task.sight_range, task.goal_bonus) == (0.5, 0.5, 30.0)
+    assert not env.settings.compass
+    assert (
+        gym.spec("stateful_rl/SalamanderTarget-v2").max_episode_steps == 375
+    )  # 30 s at the 80 ms control period
+    old = make("stateful_rl/SalamanderTarget-v1").unwrapped
+    assert (old.task.cue_time, old.task.sight_range, old.settings.compass) == (0.0, 3.0, True)
+
+
+def test_target_goal_marker_follows_the_goal_and_touches_nothing():
+    env = make("stateful_rl/SalamanderTarget-v2").unwrapped
+    for seed in (2, 3):
+        env.reset(seed=seed)
+        np.testing.assert_array_equal(env.data.mocap_pos[0], env.task.goal[0])
+    goal = env.model.geom("goal")
+    assert goal.contype[0] == goal.conaffinity[0] == 0
+    assert env.model.body("goal").id > env.model.body("body_8").id  # after the animal
+    assert env.metadata["render_fps"] == 12.5  # one frame per 80 ms control step
+
+
+def test_without_compass_the_orientation_keeps_tilt_and_loses_heading():
+    """The observed quaternion is the head's orientation turned about the vertical until it
+    heads along +x: the same for every heading, with the true tilt."""
+    rng = np.random.default_rng(0)
+    for yaw in (0.0, 1.0, -2.5):
+        env = make(compass=False, heading=yaw).unwrapped
+        env.reset(seed=1)
+        for _ in range(15):
+            obs = env.step(rng.uniform(0.0, 5.0, 2))[0]
+        true = np.zeros(9)
+        mujoco.mju_quat2Mat(true, env.data.qpos[3:7])
+        seen = np.zeros(9)
+        mujoco.mju_quat2Mat(seen, obs[20:24])
+        true, seen = true.reshape(3, 3), seen.reshape(3, 3)
+        assert abs(seen[1, 0]) < 1e-12 and seen[0, 0] > 0  # forward axis heads along +x
+        np.testing.assert_allclose(seen[2], true[2], atol=1e-12)  # the same tilt (gravity)
+        heading = np.arctan2(true[1, 0], true[0, 0])
+        turn = np.array(
+            [
+                [np.cos(heading), -np.sin(heading), 0],
+                [np.sin(heading), np.cos(heading), 0],
+                [0, 0, 1],
+            ]
+        )
+        np.testing.assert_allclose(turn @ seen, true, atol=1e-12)
+
+
 def test_target_terminates_with_bonus_at_the_goal():
     env = make("stateful_rl/SalamanderTarget-v1").unwrapped
     env.reset(seed=0)

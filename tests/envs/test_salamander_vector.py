@@ -21,6 +21,8 @@ CASES = [
     ("SalamanderTarget-v1", "cpg_discrete", {"goal_radius": 1.3, "max_episode_steps": 40}),
     ("SalamanderSwim-v1", "neural_cpg", {"max_episode_steps": 30}),
     ("SalamanderWalk-v1", "neural_cpg_discrete", {"max_episode_steps": 25}),
+    # The cue's clock and the heading-free orientation, per animal.
+    ("SalamanderTarget-v2", "cpg_discrete", {"goal_radius": 1.3, "max_episode_steps": 40}),
 ]
 INFO_KEYS = ("com_position", "com_velocity", "power", "drives", "links_in_water")
 
