@@ -117,6 +117,22 @@ def test_absent_devices_are_refused_before_writing(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("env", "kwarg"),
+    [
+        ("OccludedTracking-v1", "tracker_speed=inf"),
+        ("OccludedTracking-v1", "noise=nan"),
+        ("SalamanderSwim-v1", "energy_weight=nan"),
+    ],
+)
+def test_non_finite_env_kwargs_are_refused_before_writing(tmp_path, capsys, env, kwarg):
+    run_dir = tmp_path / "r"
+    args = ["train", "--env", env, "--agent", "dqn", "--run-dir", str(run_dir)]
+    assert main([*args, "--set", f"env_kwargs.{kwarg}"]) == 2
+    assert f"{kwarg.split('=')[0]} must be a finite number" in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
 def test_eval_refuses_zero_episodes(run):
     with pytest.raises(SystemExit) as exit_info:
         main(["eval", str(run.root), "--episodes", "0"])
