@@ -1,16 +1,18 @@
-"""Learning results and speed of the DQN family (issue 5); prints markdown tables.
+"""Learning results and speed of the DQN family; prints markdown tables.
 
-    python scripts/bench_agents.py learn dqn-cartpole --seeds 0 1 2 3 4
-    python scripts/bench_agents.py learn rdqn-lstm-novel --seeds 0 1 2
-    python scripts/bench_agents.py table            # all results stored so far
-    python scripts/bench_agents.py speed            # steps/s against SB3 DQN and RecurrentPPO
-    python scripts/bench_agents.py seeds            # 8 seeds together vs one after another
+    python -m stateful_rl.bench.agents learn dqn-catch rdqn-gru-catch --seeds 0 1 2
+    python -m stateful_rl.bench.agents table            # all results stored so far
+    python -m stateful_rl.bench.agents speed            # steps/s against SB3 DQN and RecurrentPPO
+    python -m stateful_rl.bench.agents seeds            # 8 seeds together vs one after another
 
-Each learning run evaluates the kept model (best periodic evaluation) and the final policy
-on 100 fresh episodes (seeds never used in training or periodic evaluation) and appends
-one JSON line to ``--results`` (default ``runs/bench_agents.jsonl``). Memory scores on
-the occluded tasks use the reference policies' returns on the same 100 seeds.
-Run with ``torch`` at 1 thread (set here) and ``OPENBLAS_NUM_THREADS=1``.
+Each learning experiment is an (agent, env) preset of the command line, built exactly as
+``stateful-rl train --env ENV --agent AGENT --seed S`` builds it (``EXPERIMENTS`` adds at
+most an encoder choice), so the benchmark and the CLI run the same recipe. Each run
+evaluates the kept model (best periodic evaluation) and the final policy on 100 fresh
+episodes (seeds never used in training or periodic evaluation) and appends one JSON line
+to ``--results`` (default ``runs/bench_agents.jsonl``). On the memory tasks the reference
+policies play the same 100 seeds; the memory score is ``(R - R_best_memoryless) /
+(R_bayes - R_best_memoryless)``. Run with ``torch`` at 1 thread (set here).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ import numpy as np
 import torch
 
 import stateful_rl.envs  # noqa: F401  (registers the stateful_rl/... ids)
-from stateful_rl.agents import AGENTS
-from stateful_rl.cli.config import parse_overrides
+from stateful_rl.cli.config import parse_overrides, resolve_config
+from stateful_rl.cli.training import build_agent
 from stateful_rl.envs.reference_policies import episode_returns, memory_score
 
 FINAL_SEED = 10_000_000  # seeds of the 100 final evaluation episodes
@@ -51,80 +53,38 @@ ZOO_CARTPOLE: dict[str, Any] = {
     "net_arch": (256, 256),
 }
 RECURRENT_NOVEL: dict[str, Any] = {"encoder_kwargs": {"hidden_size": 128}}
-EVAL = {"eval_freq": 2500, "n_eval_episodes": 20}
 NOVEL_SCHEDULE = {"train_freq": 8, "exploration_fraction": 0.05}
 
-# name: (agent, env id, n_envs, env steps, hyper-parameters). CartPoleNoVel: one update per
-# 8 env steps, ε decaying over the first 7 500 (seeds 0, 1 kept 493, 500; one update per
-# 16: 354, 314, and with ε over 30 000 steps, evaluations every 5 000: 168, 165).
-EXPERIMENTS: dict[str, tuple[str, str, int, int, dict[str, Any]]] = {
-    "dqn-cartpole": ("dqn", "CartPole-v1", 1, 50_000, {**ZOO_CARTPOLE, **EVAL}),
-    "ddqn-cartpole": ("dqn", "CartPole-v1", 1, 50_000, {**ZOO_CARTPOLE, **EVAL, "double": True}),
-    "rdqn-lstm-novel": (
-        "recurrent-dqn", "stateful_rl/CartPoleNoVel-v0", 8, 150_000,
-        {**RECURRENT_NOVEL, **EVAL, **NOVEL_SCHEDULE, "encoder": "lstm"},
-    ),
-    "rdqn-gru-novel": (
-        "recurrent-dqn", "stateful_rl/CartPoleNoVel-v0", 8, 150_000,
-        {**RECURRENT_NOVEL, **EVAL, **NOVEL_SCHEDULE, "encoder": "gru"},
-    ),
-    "dqn-novel": (
-        "dqn", "stateful_rl/CartPoleNoVel-v0", 1, 150_000,
-        {**ZOO_CARTPOLE, **EVAL, "eval_freq": 5000},
-    ),
-}  # fmt: skip
-# Memory tasks: faster schedule than the CartPole one. Catch (9-step episodes): the demo's
-# settings (scripts/presets/recurrent-dqn.yaml), whole episodes, no burn-in. Tracking
-# (200-step episodes, 10-30-step occlusions): the default 40-slot sequences, burn-in 10,
-# gamma 0.95 (dense reward; seed 0, 100k: memory score 0.72 against 0.58 with 0.99) and a
-# step size decaying linearly to 0 over 300k steps (GRU; kept 0.85, 0.85, 0.82 on seeds
-# 0-2; constant 1e-3: 0.81, 0.84, 0.797, evaluations flat from ~150k) or 200k (ESN-DQN;
-# kept 0.66, 0.65, 0.67; constant, 100k, seed 0: 0.54).
-MEMORY_TASK: dict[str, Any] = {
-    **EVAL, "eval_freq": 5000, "n_eval_episodes": 50, "learning_starts": 1000, "train_freq": 8,
-    "target_update_interval": 1000, "learning_rate": 1e-3,
-}  # fmt: skip
-PER_TASK = {  # sequences, discount and step size per task
-    "catch": {"sequence_length": 10, "burn_in": 0, "sequence_stride": 5},
-    "tracking": {"sequence_length": 40, "burn_in": 10, "sequence_stride": 20, "gamma": 0.95,
-                 "learning_rate": "lin_1e-3"},
-}  # fmt: skip
-STEPS = {"catch": (100_000, 100_000), "tracking": (300_000, 200_000)}  # (GRU, ESN-DQN)
-# ESN-DQN reservoirs, chosen by a ridge probe of the hidden goal on random-policy rollouts
-# (R² on occluded steps: catch 0.16 -> 0.69, tracking 0.57 -> 0.81 against the encoder's
-# defaults): every unit sees every input, inputs scaled per entry (observation, then the
-# previous action one-hot) so that the target outweighs the agent's own moves, bias 0.5;
-# tracking's 10-30-step occlusions need the slower leak 0.1. Q-head (256, 256): seed 0,
-# catch 100k, memory score 0.55 -> 0.86 against (64,).
-_SCALES = {"catch": [0.2, 1.5, 1, 1], "tracking": [0.2, 1.5, 1]}  # paddle/tracker 0.2
-RESERVOIR = {
-    task: {"units": 500, "input_connectivity": 1.0, "input_scaling": scales + [0.1] * 3,
-           "bias_scaling": 0.5, "leak_rate": 0.1 if task == "tracking" else 0.3}
-    for task, scales in _SCALES.items()
-}  # fmt: skip
-for _task in ("OccludedTracking-v0", "OccludedCatch-v0"):
-    _short = _task.split("-")[0].removeprefix("Occluded").lower()
-    _env = f"stateful_rl/{_task}"
-    _rec = {**MEMORY_TASK, **PER_TASK[_short]}
-    _gru = {**_rec, "encoder": "gru", "encoder_kwargs": {"hidden_size": 64}}
-    _esn = {**_rec, "encoder_kwargs": RESERVOIR[_short], "net_arch": (256, 256)}
-    EXPERIMENTS[f"rdqn-gru-{_short}"] = ("recurrent-dqn", _env, 8, STEPS[_short][0], _gru)
-    EXPERIMENTS[f"esn-dqn-{_short}"] = ("esn-dqn", _env, 8, STEPS[_short][1], _esn)
-    EXPERIMENTS[f"dqn-{_short}"] = ("dqn", _env, 8, 100_000, {**MEMORY_TASK, "double": True})
+# name: (agent, env id, hyper-parameters over the preset's)
+EXPERIMENTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "dqn-cartpole": ("dqn", "CartPole-v1", {}),
+    "ddqn-cartpole": ("dqn", "CartPole-v1", {"double": True}),
+    "rdqn-lstm-novel": ("recurrent-dqn", "stateful_rl/CartPoleNoVel-v0", {}),
+    "rdqn-gru-novel": ("recurrent-dqn", "stateful_rl/CartPoleNoVel-v0", {"encoder": "gru"}),
+}
+for _task in ("catch", "tracking"):
+    _env = f"stateful_rl/Occluded{_task.capitalize()}-v1"
+    EXPERIMENTS[f"rdqn-gru-{_task}"] = ("recurrent-dqn", _env, {"encoder": "gru"})
+    EXPERIMENTS[f"rdqn-lstm-{_task}"] = ("recurrent-dqn", _env, {"encoder": "lstm"})
+    EXPERIMENTS[f"esn-dqn-{_task}"] = ("esn-dqn", _env, {})
+    EXPERIMENTS[f"dqn-{_task}"] = ("dqn", _env, {})
 
 
 def run_learning(
     name: str, seed: int, steps: int | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Train one experiment with one seed (``steps`` overrides its env steps, ``overrides``
-    its hyper-parameters); evaluate the kept and final models on 100 fresh episodes."""
-    agent_name, env_id, n_envs, default_steps, kwargs = EXPERIMENTS[name]
-    steps = steps or default_steps
-    env = gym.make_vec(env_id, n_envs, vectorization_mode="sync")
-    agent = AGENTS[agent_name](env, seed=seed, **{**kwargs, **(overrides or {})})
+    """Train one experiment with one seed (``steps`` overrides the preset's env steps,
+    ``overrides`` its hyper-parameters); evaluate the kept and final models on 100 fresh
+    episodes."""
+    agent_name, env_id, extra = EXPERIMENTS[name]
+    config = resolve_config(flags={"env": env_id, "agent": agent_name, "seed": seed})
+    config.hyperparams.update({**extra, **(overrides or {})})
+    if steps is not None:
+        config.steps = steps
+    agent = build_agent(config)
     cpu = time.process_time()
     start = time.perf_counter()
-    agent.learn(steps)
+    agent.learn(config.steps)
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu
     seeds = FINAL_SEED + np.arange(N_FINAL)
@@ -132,18 +92,21 @@ def run_learning(
     agent.restore_best()
     kept = float(agent.evaluate(seeds)[0].mean())
     result = {
-        "experiment": name, "seed": seed, "env": env_id, "steps": steps, "final": final,
+        "experiment": name, "seed": seed, "env": env_id, "steps": config.steps, "final": final,
         "kept": kept, "kept_step": agent.best_step, "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1), "overrides": overrides or {},
         "curve": [(s, round(m, 2)) for s, m, _ in agent.eval_history],
     }  # fmt: skip
     if env_id.startswith("stateful_rl/Occluded"):
         ref = {
-            p: episode_returns(env_id, p, N_FINAL, FINAL_SEED).mean()
-            for p in ("memoryless", "oracle")
+            p: float(episode_returns(env_id, p, N_FINAL, FINAL_SEED, **config.env_kwargs).mean())
+            for p in ("random", "best_memoryless", "bayes")
         }
-        result["memory_score_kept"] = memory_score(kept, ref["memoryless"], ref["oracle"])
-        result["memory_score_final"] = memory_score(final, ref["memoryless"], ref["oracle"])
+        result["references"] = ref
+        for label, value in (("kept", kept), ("final", final)):
+            result[f"memory_score_{label}"] = memory_score(
+                value, ref["best_memoryless"], ref["bayes"]
+            )
     return result
 
 
