@@ -29,9 +29,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+import yaml
 
 import stateful_rl.envs  # noqa: F401  (registers the stateful_rl/... ids)
-from stateful_rl.cli.config import parse_overrides, resolve_config
+from stateful_rl.cli.config import RunConfig, parse_overrides, resolve_config
 from stateful_rl.cli.training import build_agent
 from stateful_rl.envs.reference_policies import episode_returns, memory_score
 
@@ -70,17 +71,26 @@ for _task in ("catch", "tracking"):
     EXPERIMENTS[f"dqn-{_task}"] = ("dqn", _env, {})
 
 
+def experiment_config(name: str, seed: int) -> RunConfig:
+    """The run config of experiment ``name``: ``stateful-rl train --env ENV --agent AGENT
+    --seed S`` (and ``--encoder`` where the experiment names one) builds the same."""
+    agent_name, env_id, extra = EXPERIMENTS[name]
+    config = resolve_config(flags={"env": env_id, "agent": agent_name, "seed": seed})
+    config.hyperparams.update(extra)
+    return config
+
+
 def run_learning(
     name: str, seed: int, steps: int | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Train one experiment with one seed (``steps`` overrides the preset's env steps,
     ``overrides`` its hyper-parameters); evaluate the kept and final models on 100 fresh
     episodes."""
-    agent_name, env_id, extra = EXPERIMENTS[name]
-    config = resolve_config(flags={"env": env_id, "agent": agent_name, "seed": seed})
-    config.hyperparams.update({**extra, **(overrides or {})})
+    config = experiment_config(name, seed)
+    config.hyperparams.update(overrides or {})
     if steps is not None:
         config.steps = steps
+    env_id = config.env
     agent = build_agent(config)
     cpu = time.process_time()
     start = time.perf_counter()
@@ -290,6 +300,9 @@ def main() -> None:
         help='hyper-parameter overrides, e.g. gamma=0.95 encoder_kwargs=\'{"hidden_size": 32}\'',
     )  # fmt: skip
     sub.add_parser("table", help="print the stored results")
+    show = sub.add_parser("print-config", help="an experiment's run config for a seed (YAML)")
+    show.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    show.add_argument("--seed", type=int, default=0)
     speed = sub.add_parser("speed", help="steps/s against SB3 DQN and sb3-contrib RecurrentPPO")
     speed.add_argument("--repeats", type=int, default=3)
     speed.add_argument("--dqn-steps", type=int, default=20_480, help="0: skip the DQN cases")
@@ -315,6 +328,9 @@ def main() -> None:
         print_table(args.results)
     elif args.command == "table":
         print_table(args.results)
+    elif args.command == "print-config":
+        config = experiment_config(args.experiment, args.seed)
+        print(yaml.safe_dump(config.to_dict(), sort_keys=True), end="")
     elif args.command == "seeds":
         print_seed_batch_table(args.repeats, args.n_seeds, args.dqn_steps, args.nfq_steps)
     else:

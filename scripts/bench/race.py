@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "print-config":
         import yaml
 
-        print(yaml.safe_dump(ours_config(args.env, args.seed).to_dict(), sort_keys=True))
+        print(yaml.safe_dump(ours_config(args.env, args.seed).to_dict(), sort_keys=True), end="")
     elif args.command == "all":
         jobs = [(m, e, s) for e in args.envs for m in args.methods for s in args.seeds]
         args.results.parent.mkdir(parents=True, exist_ok=True)

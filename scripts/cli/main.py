@@ -13,6 +13,8 @@ import runpy
 import sys
 from pathlib import Path
 
+import yaml
+
 from stateful_rl import __version__
 from stateful_rl.cli.config import ConfigError, parse_overrides, resolve_config
 
@@ -95,6 +97,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "device": args.device,
         }
+        if args.print_config:
+            seeds = [args.seed] if args.seeds is None else args.seeds
+            configs = [resolve_config(args.config, overrides, {**flags, "seed": s}) for s in seeds]
+            print(yaml.safe_dump_all([c.to_dict() for c in configs], sort_keys=True), end="")
+            return 0
         if args.seeds is not None:
             return _train_seeds(args, overrides, flags)
         config = resolve_config(args.config, overrides, flags)
@@ -259,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
         "none); the directory of a --seeds run continues all its seeds together",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved run config (YAML, what config.yaml would hold) and exit",
+    )
     add_common(p)
     p.set_defaults(func=cmd_train)
 

@@ -1,0 +1,48 @@
+"""The benchmarks run the command line's recipes: for the same (env, agent, seed) they build
+the run config that ``stateful-rl train`` builds (compared as printed YAML; the benchmarks
+run in subprocesses because nothing in the tests imports them)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from helpers import cli
+
+
+def printed(args: list[str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", *args], capture_output=True, text=True, check=True, timeout=300
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    ("bench", "train"),
+    [
+        (
+            ["stateful_rl.bench.race", "print-config", "--env", "stateful_rl/CartPoleNoVel-v0",
+             "--seed", "4"],
+            ["--env", "CartPoleNoVel-v0", "--agent", "recurrent-dqn", "--seed", "4"],
+        ),
+        (
+            ["stateful_rl.bench.agents", "print-config", "rdqn-lstm-tracking", "--seed", "1"],
+            ["--env", "OccludedTracking-v1", "--agent", "recurrent-dqn", "--encoder", "lstm",
+             "--seed", "1"],
+        ),
+        (
+            ["stateful_rl.bench.agents", "print-config", "esn-dqn-catch", "--seed", "2"],
+            ["--env", "OccludedCatch-v1", "--agent", "esn-dqn", "--seed", "2"],
+        ),
+        (
+            ["stateful_rl.bench.agents", "print-config", "dqn-catch"],
+            ["--env", "OccludedCatch-v1", "--agent", "dqn"],
+        ),
+    ],
+)  # fmt: skip
+def test_benchmark_and_command_line_build_the_same_config(bench, train):
+    done = cli("train", *train, "--print-config")
+    assert done.returncode == 0, done.stderr
+    assert "hyperparams:" in done.stdout
+    assert printed(bench) == done.stdout
