@@ -55,6 +55,7 @@ LAST_VISIBLE = 5  # K: the last visible steps before an occlusion
 SHOWN = 80  # steps drawn before the explained decision
 FRESH_SEEDS = 10_000_000 + np.arange(100)  # final evaluation (as scripts/bench_agents.py)
 EXPLAIN_SEED = 20_000_000  # episodes explained: seeds 20 000 000 + k
+REFERENCES = ("random", "best_memoryless", "bayes", "oracle")  # scored on the same episodes
 LABELS = {"lrp": "LRP (ε = 1e-3)", "gradient_x_input": "gradient × input",
           "integrated_gradients": "integrated gradients"}  # fmt: skip
 
@@ -88,17 +89,17 @@ def train(kind: str, steps: int, seed: int, out: Path, n_envs: int = 8) -> dict[
         agent.save(out / "model.zip")
     path = out / "learning.json"
     result = json.loads(path.read_text()) if path.exists() else {"env": ENV_ID, "agents": {}}
-    if "references" not in result:
+    if set(result.get("references", {})) != set(REFERENCES):
         result["references"] = {
             p: float(episode_returns(ENV_ID, p, len(FRESH_SEEDS), int(FRESH_SEEDS[0])).mean())
-            for p in ("memoryless", "kalman", "oracle")
+            for p in REFERENCES
         }
     refs = result["references"]
     result["agents"][name] = {
         "recurrent": cls is RecurrentDQN, "steps": steps, "seed": seed, "wall_s": round(wall),
         "final": final, "kept": kept, "kept_step": agent.best_step,
         "curve": [list(row) for row in agent.eval_history],
-        "memory_score_kept": memory_score(kept, refs["memoryless"], refs["oracle"]),
+        "memory_score_kept": memory_score(kept, refs["best_memoryless"], refs["bayes"]),
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
     }  # fmt: skip
     write_atomic(path, json.dumps(result, indent=1).encode())
