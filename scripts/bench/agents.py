@@ -35,6 +35,7 @@ import stateful_rl.envs  # noqa: F401  (registers the stateful_rl/... ids)
 from stateful_rl.cli.config import RunConfig, parse_overrides, resolve_config
 from stateful_rl.cli.training import build_agent
 from stateful_rl.envs.reference_policies import episode_returns, memory_score
+from stateful_rl.report.results import add_results_arguments, recorded
 
 FINAL_SEED = 10_000_000  # seeds of the 100 final evaluation episodes
 N_FINAL = 100
@@ -315,6 +316,7 @@ def main() -> None:
     seeds.add_argument("--dqn-steps", type=int, default=20_480, help="0: skip the DQN case")
     seeds.add_argument("--nfq-steps", type=int, default=3_000, help="0: skip the NFQ case")
     parser.add_argument("--results", type=Path, default=Path("runs/bench_agents.jsonl"))
+    add_results_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.command == "learn":
@@ -325,16 +327,18 @@ def main() -> None:
                 print(json.dumps({k: v for k, v in result.items() if k != "curve"}), flush=True)
                 with args.results.open("a") as f:
                     f.write(json.dumps(result) + "\n")
-        print_table(args.results)
-    elif args.command == "table":
-        print_table(args.results)
+    if args.command in ("learn", "table"):
+        with recorded(args.results_md, "agents", "Agents: learning results"):
+            print_table(args.results)
     elif args.command == "print-config":
         config = experiment_config(args.experiment, args.seed)
         print(yaml.safe_dump(config.to_dict(), sort_keys=True), end="")
     elif args.command == "seeds":
-        print_seed_batch_table(args.repeats, args.n_seeds, args.dqn_steps, args.nfq_steps)
+        with recorded(args.results_md, "agents-seeds", "Agents: seeds trained together"):
+            print_seed_batch_table(args.repeats, args.n_seeds, args.dqn_steps, args.nfq_steps)
     else:
-        print_speed_table(args.repeats, args.dqn_steps, args.recurrent_steps)
+        with recorded(args.results_md, "agents-speed", "Agents: speed against SB3"):
+            print_speed_table(args.repeats, args.dqn_steps, args.recurrent_steps)
 
 
 if __name__ == "__main__":

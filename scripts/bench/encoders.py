@@ -41,6 +41,7 @@ from stateful_rl.claims.tracking import (
 from stateful_rl.datasets import mackey_glass
 from stateful_rl.encoders import EchoStateEncoder, StateEncoder, make_encoder
 from stateful_rl.encoders.ridge import RidgeReadout, encode_in_chunks, gated_features
+from stateful_rl.report.results import add_results_arguments, write_results
 
 # ---------------------------------------------------------------- 1. occluded tracking
 ESN = {"leak_rate": 0.3, "spectral_radius": 0.95, "input_connectivity": 1.0}
@@ -493,12 +494,12 @@ def fallback_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-BENCHMARKS = {
-    "tracking": (tracking_benchmark, tracking_table),
-    "mackey": (mackey_glass_benchmark, mackey_table),
-    "speed": (speed_benchmark, speed_table),
-    "lstm": (lstm_benchmark, lstm_table),
-    "fallbacks": (fallback_benchmark, fallback_table),
+BENCHMARKS = {  # name: (run, table, title of its results section)
+    "tracking": (tracking_benchmark, tracking_table, "Encoders: occluded tracking"),
+    "mackey": (mackey_glass_benchmark, mackey_table, "Encoders: Mackey-Glass"),
+    "speed": (speed_benchmark, speed_table, "Encoders: echo state network speed"),
+    "lstm": (lstm_benchmark, lstm_table, "Encoders: LSTM/GRU resets"),
+    "fallbacks": (fallback_benchmark, fallback_table, "Encoders: fast paths vs fallbacks"),
 }
 
 
@@ -518,13 +519,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--units", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--check-steps", type=int, default=5000, help="speed: W_out check steps")
     parser.add_argument("--repeats", type=int, default=7)
+    add_results_arguments(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    run, table = BENCHMARKS[args.benchmark]
+    run, table, title = BENCHMARKS[args.benchmark]
     rows = run(args)
     if args.benchmark != "tracking":  # tracking saves each row as it comes
         save_rows(rows, args.results)
-    print(table(rows))
+    text = table(rows)
+    print(text)
+    write_results(args.results_md, f"encoders-{args.benchmark}", title, text)
 
 
 if __name__ == "__main__":

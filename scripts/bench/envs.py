@@ -4,7 +4,7 @@ Single envs: random-action steps per second, every env made the same way (``gym.
 so the same wrappers) and measured in interleaved rounds (best round kept), with the
 ratio to CartPole-v1. Vector envs: env-steps per second of our native numpy vector env
 (``vector_entry_point``) and of ``SyncVectorEnv`` over the single env, same ``num_envs``.
-Floors (issue 2): single env with vector observations >= 1.0x CartPole-v1; native vector
+Floors: single env with vector observations >= 1.0x CartPole-v1; native vector
 >= 20x sync. One process, one thread.
 
     python -m stateful_rl.bench.envs --steps 20000 --num-envs 1024
@@ -23,6 +23,7 @@ import numpy as np
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.bench.common import steps_per_second
+from stateful_rl.report.results import add_results_arguments, recorded
 
 TRACKING = "stateful_rl/OccludedTracking-v0"
 SINGLE = [
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best kept)")
     parser.add_argument("--num-envs", type=int, default=1024)
     parser.add_argument("--vector-steps", type=int, default=1000, help="native vector steps")
+    add_results_arguments(parser)
     args = parser.parse_args()
 
     envs = {name: gym.make(env_id, **kwargs) for name, env_id, kwargs in SINGLE}
@@ -68,21 +70,24 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, env in envs.items():
             best[name] = max(best[name], steps_per_second(env, args.steps))
-    print("| single env (gym.make, random actions) | steps/s | x CartPole-v1 |")
-    print("|---|---:|---:|")
-    for name, rate in best.items():
-        print(f"| {name} | {rate:,.0f} | {rate / best['CartPole-v1']:.2f} |")
+    with recorded(args.results_md, "envs", "Environment speed"):
+        print("| single env (gym.make, random actions) | steps/s | x CartPole-v1 |")
+        print("|---|---:|---:|")
+        for name, rate in best.items():
+            print(f"| {name} | {rate:,.0f} | {rate / best['CartPole-v1']:.2f} |")
 
-    print(f"\n| vector env, N={args.num_envs} | native env-steps/s | sync env-steps/s | ratio |")
-    print("|---|---:|---:|---:|")
-    for name, env_id, kwargs in VECTOR:
-        native = gym.make_vec(env_id, args.num_envs, "vector_entry_point", **kwargs)
-        sync = gym.make_vec(env_id, args.num_envs, "sync", **kwargs)
-        native_rate = max(
-            vector_steps_per_second(native, args.vector_steps) for _ in range(args.rounds)
-        )
-        sync_rate = vector_steps_per_second(sync, max(args.vector_steps // 10, 10))
-        print(f"| {name} | {native_rate:,.0f} | {sync_rate:,.0f} | {native_rate / sync_rate:.1f} |")
+        print(f"\n| vector env, N={args.num_envs} | native env-steps/s | sync env-steps/s", end="")
+        print(" | ratio |")
+        print("|---|---:|---:|---:|")
+        for name, env_id, kwargs in VECTOR:
+            native = gym.make_vec(env_id, args.num_envs, "vector_entry_point", **kwargs)
+            sync = gym.make_vec(env_id, args.num_envs, "sync", **kwargs)
+            native_rate = max(
+                vector_steps_per_second(native, args.vector_steps) for _ in range(args.rounds)
+            )
+            sync_rate = vector_steps_per_second(sync, max(args.vector_steps // 10, 10))
+            ratio = native_rate / sync_rate
+            print(f"| {name} | {native_rate:,.0f} | {sync_rate:,.0f} | {ratio:.1f} |")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from stateful_rl.agents import DQN
 from stateful_rl.agents.nfq import NFQ
 from stateful_rl.agents.replay import TransitionBatch
 from stateful_rl.claims.agents import NOVEL_AGENTS, first_reaching, kept_and_final, run_novel
+from stateful_rl.report.results import add_results_arguments, recorded
 
 
 class CartPoleCost(gym.Wrapper):
@@ -230,6 +231,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=None)
+    add_results_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.task == "cartpole":
@@ -254,7 +256,10 @@ def main() -> None:
             }
             for n in args.sizes
         ]
-    print_table(rows)
+    qualifier = {"cartpole": [args.variant], "novel": [args.agent]}.get(args.task, [])
+    key = "-".join(["nfq", args.task, *qualifier])
+    with recorded(args.results_md, key, f"NFQ: {' '.join([args.task, *qualifier])}"):
+        print_table(rows)
     if args.out is not None:
         write_json(args.out, rows)
 

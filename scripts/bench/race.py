@@ -41,6 +41,7 @@ import torch
 from stateful_rl.agents.evaluation import evaluate_episodes, make_eval_vector_env
 from stateful_rl.cli.config import resolve_config
 from stateful_rl.cli.training import build_agent
+from stateful_rl.report.results import add_results_arguments, recorded
 
 FINAL_SEED = 10_000_000  # the 100 fresh episodes that score the kept model
 N_FINAL = 100
@@ -267,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     show.add_argument("--env", required=True, choices=sorted(ENVS))
     show.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=Path("runs/race.jsonl"))
+    add_results_arguments(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.command == "run":
@@ -297,9 +299,9 @@ def main(argv: list[str] | None = None) -> None:
                     with args.results.open("a") as f:
                         f.write(out[-1] + "\n")
                     print(out[-1][:200], flush=True)
-        print_table(args.results)
-    else:
-        print_table(args.results)
+    if args.command in ("all", "table"):
+        with recorded(args.results_md, "race", "Race: recurrent DQN against RecurrentPPO"):
+            print_table(args.results)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import gymnasium as gym
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.envs.reactive_tracking import optimise_reactive_params
 from stateful_rl.envs.reference_policies import POLICIES, catch_table, episode_returns
+from stateful_rl.report.results import add_results_arguments, recorded
 
 ENVS = [
     ("OccludedCatch-v0", {}),
@@ -46,31 +47,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--fit", action="store_true", help="also time one CMA-ES fit")
+    add_results_arguments(parser)
     args = parser.parse_args()
-    print(f"CPU seconds for {args.episodes} episodes (floor {FLOOR_S:.0f} s per cell).\n")
-    print("| env | " + " | ".join(POLICIES) + " | one-time |")
-    print("|---|" + "---:|" * (len(POLICIES) + 1))
-    worst = 0.0
-    for name, kwargs in ENVS:
-        env_id = f"stateful_rl/{name}"
-        task = gym.make(env_id, **kwargs).unwrapped.task
-        once = ""
-        if "Catch" in name:
-            catch_table.cache_clear()
-            seconds, _ = cpu_seconds(catch_table, task)  # solved here, then cached
-            once = f"table search {seconds:.2f} s"
-        elif args.fit:
-            seconds, _ = cpu_seconds(optimise_reactive_params, task)
-            once = f"CMA-ES fit {seconds:.1f} s"
-        cells = []
-        for policy in POLICIES:
-            seconds, _ = cpu_seconds(episode_returns, env_id, policy, args.episodes, 0, **kwargs)
-            worst = max(worst, seconds)
-            cells.append(f"{seconds:.1f}")
-        label = name + "".join(f" {k}={v}" for k, v in kwargs.items())
-        print(f"| {label} | " + " | ".join(cells) + f" | {once} |")
-    verdict = "meets" if worst <= FLOOR_S else "misses"
-    print(f"\nslowest cell {worst:.1f} s: {verdict} the {FLOOR_S:.0f} s floor")
+    with recorded(args.results_md, "references-speed", "Reference policies: CPU time"):
+        print(f"CPU seconds for {args.episodes} episodes (floor {FLOOR_S:.0f} s per cell).\n")
+        print("| env | " + " | ".join(POLICIES) + " | one-time |")
+        print("|---|" + "---:|" * (len(POLICIES) + 1))
+        worst = 0.0
+        for name, kwargs in ENVS:
+            env_id = f"stateful_rl/{name}"
+            task = gym.make(env_id, **kwargs).unwrapped.task
+            once = ""
+            if "Catch" in name:
+                catch_table.cache_clear()
+                seconds, _ = cpu_seconds(catch_table, task)  # solved here, then cached
+                once = f"table search {seconds:.2f} s"
+            elif args.fit:
+                seconds, _ = cpu_seconds(optimise_reactive_params, task)
+                once = f"CMA-ES fit {seconds:.1f} s"
+            cells = []
+            for policy in POLICIES:
+                seconds, _ = cpu_seconds(
+                    episode_returns, env_id, policy, args.episodes, 0, **kwargs
+                )
+                worst = max(worst, seconds)
+                cells.append(f"{seconds:.1f}")
+            label = name + "".join(f" {k}={v}" for k, v in kwargs.items())
+            print(f"| {label} | " + " | ".join(cells) + f" | {once} |")
+        verdict = "meets" if worst <= FLOOR_S else "misses"
+        print(f"\nslowest cell {worst:.1f} s: {verdict} the {FLOOR_S:.0f} s floor")
 
 
 if __name__ == "__main__":

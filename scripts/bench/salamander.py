@@ -34,6 +34,7 @@ from stateful_rl.adapters import FORCE_FALLBACK_VARIABLE
 from stateful_rl.envs.salamander.gaits import FINE, SWIM, WALK, constant_drive, discrete_turn_rates
 from stateful_rl.envs.salamander.registration import SALAMANDER_TASKS
 from stateful_rl.envs.salamander.settings import CONTROLS
+from stateful_rl.report.results import add_results_arguments, recorded
 
 SWIM_DRIVES, WALK_DRIVES = (3.5, 4.0, 4.5, 5.0), (1.5, 2.0, 2.5, 3.0)
 VERSION = "v1"
@@ -242,15 +243,22 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="run one of the timing tables only",
     )
+    add_results_arguments(parser)
     args = parser.parse_args(argv)
     if args.steps < 1 or args.repeats < 1:
         raise ValueError("--steps and --repeats must be >= 1")
-    tables = {"speed": speed_table, "fallback": fallback_cost, "vector": vector_throughput}
-    for name, table in tables.items():
+    tables = {  # name: (table, title of its results section)
+        "speed": (speed_table, "Salamander: simulation speed"),
+        "fallback": (fallback_cost, "Salamander: compiled physics loop vs public API"),
+        "vector": (vector_throughput, "Salamander: native vector env"),
+    }
+    for name, (table, title) in tables.items():
         if args.only in (None, name):
-            table(args.steps, args.repeats)
+            with recorded(args.results_md, f"salamander-{name}", title):
+                table(args.steps, args.repeats)
     if args.gaits is not None:
-        gaits(args.gaits)
+        with recorded(args.results_md, "salamander-gaits", "Salamander: gaits and turning"):
+            gaits(args.gaits)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from stateful_rl.envs.salamander.references import (
     reference_returns,
     run_episodes,
 )
+from stateful_rl.report.results import add_results_arguments, recorded
 
 ENV_ID = "stateful_rl/SalamanderTarget-v2"
 V1_ID = "stateful_rl/SalamanderTarget-v1"
@@ -278,15 +279,19 @@ def main(argv: list[str] | None = None) -> None:
     fig = sub.add_parser("figure", help="learning curves with the reference levels")
     fig.add_argument("out", type=Path)
     parser.add_argument("--results", type=Path, default=Path("runs/salamander_agents.jsonl"))
+    add_results_arguments(parser)
     args = parser.parse_args(argv)
     if args.command == "references":
-        print_references(args.episodes, args.seed)
+        with recorded(args.results_md, "salamander-references", "Salamander: references"):
+            print_references(args.episodes, args.seed)
     elif args.command == "memoryless":
         optimise(args.generations, args.popsize, args.episodes, args.seed, args.out)
     elif args.command == "learn":
         learn(args.agents, args.seeds, args.steps, args.jobs, args.runs, args.results)
     elif args.command == "table":
-        print_table(args.results, fresh_references(args.results.with_suffix(".references.json")))
+        refs = fresh_references(args.results.with_suffix(".references.json"))
+        with recorded(args.results_md, "salamander-agents", "Salamander: agents"):
+            print_table(args.results, refs)
     else:
         refs = fresh_references(args.results.with_suffix(".references.json"))
         plot_figure(args.results, refs, args.out)

@@ -34,6 +34,7 @@ from stateful_rl.envs.catch_references import (
 from stateful_rl.envs.reactive_tracking import store_reactive_params
 from stateful_rl.envs.reference_policies import POLICIES, episode_returns, gap_ratio
 from stateful_rl.envs.tracking import TrackingTask
+from stateful_rl.report.results import add_results_arguments, write_results
 
 TRACKING_VARIANTS = [
     ("", {}),
@@ -226,6 +227,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
     parser.add_argument("--catch-checks", action="store_true", help="exact catch values")
     parser.add_argument("--steering-study", action="store_true", help="steering rules")
+    add_results_arguments(parser)
     args = parser.parse_args()
     if args.fit_controllers:
         tasks = [task_of(env_id, kw) for _, env_id, kw in ENVS if "Tracking" in env_id]
@@ -233,18 +235,23 @@ def main() -> None:
         print(f"stored the controllers of {len(tasks)} tracking configurations")
         return
     if args.particle_study:
-        print(f"Particle filter N study, {args.episodes} episodes (seed {args.seed}).\n")
-        print(particle_study(args.episodes, args.seed, args.sizes))
-        return
-    if args.catch_checks:
-        print(catch_checks(restarts=3, generations=30))
-        return
-    if args.steering_study:
-        print(f"Steering on the particle posterior, {args.episodes} episodes.\n")
-        print(steering_study(args.episodes, args.seed))
-        return
-    print(f"Mean ± s.e. of the episode return, {args.episodes} episodes (seed {args.seed}).\n")
-    print(reference_table(args.episodes, args.seed))
+        key, title = "particle-study", "Particle filter: number of particles"
+        text = f"Particle filter N study, {args.episodes} episodes (seed {args.seed}).\n\n"
+        text += particle_study(args.episodes, args.seed, args.sizes)
+    elif args.catch_checks:
+        key, title = "catch-checks", "OccludedCatch: exact values"
+        text = catch_checks(restarts=3, generations=30)
+    elif args.steering_study:
+        key, title = "steering-study", "Steering on the particle posterior"
+        text = f"Steering on the particle posterior, {args.episodes} episodes.\n\n"
+        text += steering_study(args.episodes, args.seed)
+    else:
+        key, title = "memory-gap", "Memory gap: reference policies"
+        text = f"Mean ± s.e. of the episode return, {args.episodes} episodes "
+        text += f"(seed {args.seed}).\n\n"
+        text += reference_table(args.episodes, args.seed)
+    print(text)
+    write_results(args.results_md, key, title, text)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,15 @@ from stateful_rl.report import encoder_gradients
 
 def test_bench_lstm_resets_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     results = tmp_path / "bench.jsonl"
-    bench_encoders.main(["lstm", "--repeats", "1", "--results", str(results)])
+    markdown = tmp_path / "results.md"
+    bench_encoders.main(["lstm", "--repeats", "1", "--results", str(results),
+                         "--results-md", str(markdown)])  # fmt: skip
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert {r["kind"] for r in rows} == {"lstm", "gru"} and len(rows) == 6
     assert all(r["ratio_split"] > 0 and r["ratio_loop"] > 0 for r in rows)
     assert all(r["ratio_saturate"] > 0 for r in rows if r["kind"] == "lstm")
     assert "| lstm | 0.005 |" in capsys.readouterr().out
+    assert "| lstm | 0.005 |" in markdown.read_text()  # its section of the results page
 
 
 def test_bench_tracking_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -29,7 +32,7 @@ def test_bench_tracking_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     results = tmp_path / "bench.jsonl"
     models = ["Kalman filter", "per-frame", "Elman", "ESN N=1000 gated"]
     argv = ["tracking", "--updates", "3", "--train-sequences", "4", "--models", *models]
-    bench_encoders.main([*argv, "--results", str(results)])
+    bench_encoders.main([*argv, "--results", str(results), "--no-results-md"])
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert [(r["dim"], r["model"]) for r in rows] == [(d, m) for d in (1, 2) for m in models]
     kalman = {r["dim"]: r for r in rows if r["model"] == "Kalman filter"}
@@ -58,7 +61,7 @@ def test_visibility_gated_head_switches_weights() -> None:
 def test_bench_mackey_glass_matches_reservoirpy(tmp_path: Path) -> None:
     pytest.importorskip("reservoirpy")
     results = tmp_path / "bench.jsonl"
-    bench_encoders.main(["mackey", "--seeds", "0", "--results", str(results)])
+    bench_encoders.main(["mackey", "--seeds", "0", "--results", str(results), "--no-results-md"])
     (row,) = [json.loads(line) for line in results.read_text().splitlines()]
     assert row["wout_max_rel_diff"] < 1e-4  # same reservoir: same readout
     assert row["rmse_ours_same_weights"] == pytest.approx(row["rmse_reservoirpy"], rel=1e-3)

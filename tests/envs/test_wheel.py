@@ -57,7 +57,8 @@ def test_wheel_install_imports_and_registers(tmp_path):
         "             'PendulumNoVel-v0', 'AcrobotNoVel-v0', 'CartPoleFlicker-v0']:\n"
         "    env = gym.make('stateful_rl/' + name); env.reset(seed=0)\n"
         "vec = gym.make_vec('stateful_rl/OccludedTracking-v0', 4); vec.reset(seed=0)\n"
-        "import stateful_rl.encoders, stateful_rl.agents\n"
+        "import stateful_rl.encoders, stateful_rl.agents, stateful_rl.cli.main\n"
+        "import stateful_rl.bench.envs, stateful_rl.report.results\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
