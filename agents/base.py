@@ -335,6 +335,12 @@ class BaseAgent(ABC):
             raise ValueError("this agent has no env: pass one to the constructor or set_env")
         return self.env
 
+    def _buffer(self) -> ReplayBuffer:
+        """The replay buffer, else ``ValueError``."""
+        if self.replay_buffer is None:
+            raise ValueError("this agent has no replay buffer: it has not seen an env yet")
+        return self.replay_buffer
+
     def get_env(self) -> gym.vector.VectorEnv | None:
         """The training vector env (for SB3 callbacks)."""
         return self.env
@@ -539,8 +545,7 @@ class BaseAgent(ABC):
 
     def _store(self, flat, actions, rewards, terminated, truncated, valid) -> None:
         """Write one vector step into ``self.replay_buffer`` (with the state for sequences)."""
-        buffer = self.replay_buffer
-        assert buffer is not None  # made by _reset_env
+        buffer = self._buffer()
         state, prev = None, None
         if self.recurrent:  # what the policy read with this observation: kept for replay
             before = self._state_before
