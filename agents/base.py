@@ -50,7 +50,7 @@ import zipfile
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import MISSING, asdict, fields
+from dataclasses import MISSING, Field, asdict, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -58,7 +58,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
-from stable_baselines3.common.logger import HumanOutputFormat, Logger, configure
+from stable_baselines3.common.logger import HumanOutputFormat, KVWriter, Logger, configure
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.utils import get_device, set_random_seed
 from torch import nn
@@ -78,6 +78,7 @@ from stateful_rl.agents.persistence import (
     set_global_rng_state,
     write_atomic,
 )
+from stateful_rl.agents.policies import RecurrentQNetwork
 from stateful_rl.agents.replay import ReplayBuffer
 from stateful_rl.agents.seed_batch import Seat, current_seat
 from stateful_rl.agents.spaces import (
@@ -129,6 +130,16 @@ def torch_threads(threads: int | None) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+def _field_default(f: Field) -> Any:
+    """The default of dataclass field ``f`` (from its factory if it has one), else
+    ``inspect.Parameter.empty``."""
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return inspect.Parameter.empty
+
+
 class BaseAgent(ABC):
     """Shared machinery of the value-based agents (see the module docstring).
 
@@ -145,6 +156,8 @@ class BaseAgent(ABC):
 
     config_class: ClassVar[type[AgentConfig]] = AgentConfig
     recurrent: ClassVar[bool] = False
+    policy: RecurrentQNetwork  # the network of the recurrent agents (only they set it)
+    _action_log: ActionLog  # the training env's seeds and actions, from the first reset on
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Give each agent class a signature listing its hyper-parameters (``help(DQN)``,
@@ -156,7 +169,7 @@ class BaseAgent(ABC):
             inspect.Parameter(
                 f.name,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=f.default if f.default is not MISSING else f.default_factory(),
+                default=_field_default(f),
                 annotation=hints[f.name],
             )
             for f in fields(cls.config_class)
@@ -204,8 +217,7 @@ class BaseAgent(ABC):
         self.obs_dim = observation_dim(observation_space)
         self.n_actions = int(self.action_space.n)
         self.obs_rms = RunningMeanStd(shape=(self.obs_dim,)) if self.config.normalize_obs else None
-        self._obs_shift: torch.Tensor | None = None
-        self._obs_scale: torch.Tensor | None = None
+        self._obs_norm: tuple[torch.Tensor, torch.Tensor] | None = None  # (μ, σ) on the device
         self.exploration_rate = 0.0
         self.num_timesteps = 0
         self._total_timesteps = 0
@@ -216,7 +228,7 @@ class BaseAgent(ABC):
             formats = ["stdout", "csv", "tensorboard"] if verbose else ["csv", "tensorboard"]
             self._logger = configure(tensorboard_log, formats)
         self._eval_source = eval_env
-        self._eval_vec: gym.vector.VectorEnv | None = None
+        self._eval_vec: gym.vector.SyncVectorEnv | None = None
         self.eval_history: list[tuple[int, float, float]] = []  # (env step, mean, std)
         self.best_mean_reward = -math.inf
         self.best_step: int | None = None
@@ -227,7 +239,8 @@ class BaseAgent(ABC):
         self._sync_obs_stats()
         if env is not None:
             self.set_env(env)
-            self.replay_buffer = self._make_replay_buffer(self.env.num_envs)  # sized up front
+            # Sized up front.
+            self.replay_buffer = self._make_replay_buffer(self._training_env().num_envs)
 
     # ----------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -272,9 +285,10 @@ class BaseAgent(ABC):
 
     def _normalize_numpy(self, flat: np.ndarray) -> np.ndarray:
         """:meth:`_normalize` for numpy observations on CPU."""
-        if self._obs_shift is None:
+        if self._obs_norm is None:
             return flat
-        normalized = (flat - self._obs_shift.numpy()) / self._obs_scale.numpy()
+        shift, scale = self._obs_norm
+        normalized = (flat - shift.numpy()) / scale.numpy()
         return np.clip(normalized, -NORMALIZED_CLIP, NORMALIZED_CLIP)
 
     def _initial_state(self, n: int) -> State:
@@ -283,7 +297,10 @@ class BaseAgent(ABC):
 
     def _record_actions(self, state: State, actions: torch.Tensor) -> State:
         """The state after ``actions[N]`` were taken (recurrent agents remember them)."""
-        return self.policy.record_actions(state, actions) if self.recurrent else state
+        if not self.recurrent:
+            return state
+        assert state is not None  # recurrent agents carry a state
+        return self.policy.record_actions(state, actions)
 
     # ----------------------------------------------------------------- environments
     @staticmethod
@@ -311,6 +328,18 @@ class BaseAgent(ABC):
         check_same_space(self.action_space, env.single_action_space, "action space")
         self.env = env
         self._last_obs: np.ndarray | None = None
+
+    def _training_env(self) -> gym.vector.VectorEnv:
+        """The training vector env, else ``ValueError``."""
+        if self.env is None:
+            raise ValueError("this agent has no env: pass one to the constructor or set_env")
+        return self.env
+
+    def _buffer(self) -> ReplayBuffer:
+        """The replay buffer, else ``ValueError``."""
+        if self.replay_buffer is None:
+            raise ValueError("this agent has no replay buffer: it has not seen an env yet")
+        return self.replay_buffer
 
     def get_env(self) -> gym.vector.VectorEnv | None:
         """The training vector env (for SB3 callbacks)."""
@@ -341,9 +370,10 @@ class BaseAgent(ABC):
 
     def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
         """Apply the running observation normalisation (identity when it is off), in place."""
-        if self._obs_shift is None:
+        if self._obs_norm is None:
             return obs
-        return ((obs - self._obs_shift) / self._obs_scale).clamp_(-NORMALIZED_CLIP, NORMALIZED_CLIP)
+        shift, scale = self._obs_norm
+        return ((obs - shift) / scale).clamp_(-NORMALIZED_CLIP, NORMALIZED_CLIP)
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         """What the networks read for flat observations ``obs[..., F]``: ``(o − μ)/σ``
@@ -353,19 +383,17 @@ class BaseAgent(ABC):
 
     def observation_normalization(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """``(μ, σ)`` of the observation normalisation, each ``[F]`` (None when it is off)."""
-        if self._obs_shift is None:
+        if self._obs_norm is None:
             return None
-        return self._obs_shift.clone(), self._obs_scale.clone()
+        shift, scale = self._obs_norm
+        return shift.clone(), scale.clone()
 
     def _sync_obs_stats(self) -> None:
         """Copy the running mean/std to the device (after each update of ``obs_rms``)."""
         if self.obs_rms is not None:
-            self._obs_shift = torch.as_tensor(self.obs_rms.mean, dtype=torch.float32).to(
-                self.device
-            )
-            self._obs_scale = torch.as_tensor(
-                np.sqrt(self.obs_rms.var + 1e-8), dtype=torch.float32
-            ).to(self.device)
+            shift = torch.as_tensor(self.obs_rms.mean, dtype=torch.float32).to(self.device)
+            scale = torch.as_tensor(np.sqrt(self.obs_rms.var + 1e-8), dtype=torch.float32)
+            self._obs_norm = shift, scale.to(self.device)
 
     def _act(
         self, flat: np.ndarray, state: State, episode_start: np.ndarray, epsilon: float
@@ -445,7 +473,7 @@ class BaseAgent(ABC):
     def logger(self) -> Logger:
         """The SB3 logger (stdout when ``verbose``, else silent, unless ``set_logger`` was used)."""
         if self._logger is None:
-            formats = [HumanOutputFormat(sys.stdout)] if self.verbose else []
+            formats: list[KVWriter] = [HumanOutputFormat(sys.stdout)] if self.verbose else []
             self._logger = Logger(folder=None, output_formats=formats)
         return self._logger
 
@@ -459,7 +487,8 @@ class BaseAgent(ABC):
             callback = CallbackList(callback)
         elif callback is None or not isinstance(callback, BaseCallback):
             callback = ConvertCallback(callback)
-        callback.init_callback(self)
+        # SB3 annotates BaseAlgorithm; its callbacks read only what this class provides.
+        callback.init_callback(self)  # type: ignore[arg-type]
         return callback
 
     def _reset_env(self) -> None:
@@ -468,11 +497,12 @@ class BaseAgent(ABC):
         else:  # an unseeded agent still seeds its env (from its own generator), so that
             # a checkpoint can bring the env back by replaying its resets and actions
             seed = self.seed if self.seed is not None else int(self.rng.integers(2**31))
-        n = self.env.num_envs
+        env = self._training_env()
+        n = env.num_envs
         if getattr(self, "_action_log", None) is None or self._action_log.n_envs != n:
             self._action_log = ActionLog(n)
         self._action_log.reset(seed)
-        self._last_obs, _ = self.env.reset(seed=seed)
+        self._last_obs, _ = env.reset(seed=seed)
         self._env_seeded = True
         if self.replay_buffer is None or self.replay_buffer.n_envs != n:
             self.replay_buffer = self._make_replay_buffer(n)
@@ -496,7 +526,7 @@ class BaseAgent(ABC):
         )
         env_actions = actions + int(self.action_space.start)
         self._action_log.step(env_actions)
-        obs, rewards, terminated, truncated, _ = self.env.step(env_actions)
+        obs, rewards, terminated, truncated, _ = self._training_env().step(env_actions)
         valid = ~self._autoreset  # False where the env only resets (NEXT_STEP autoreset)
         self._store(flat, actions, rewards, terminated, truncated, valid)
         self._episode_start = self._autoreset
@@ -515,10 +545,11 @@ class BaseAgent(ABC):
 
     def _store(self, flat, actions, rewards, terminated, truncated, valid) -> None:
         """Write one vector step into ``self.replay_buffer`` (with the state for sequences)."""
-        buffer = self.replay_buffer
+        buffer = self._buffer()
         state, prev = None, None
         if self.recurrent:  # what the policy read with this observation: kept for replay
             before = self._state_before
+            assert before is not None  # recurrent agents carry a state
             prev = np.where(self._episode_start, -1, before[-1].cpu().numpy())
             if buffer.wants_state():
                 state = tuple(s.cpu().numpy() for s in before[: len(buffer.states)])
@@ -585,8 +616,9 @@ class BaseAgent(ABC):
         checkpoint_freq: int,
         checkpoint_path: str | os.PathLike | None,
     ) -> BaseAgent:
-        if self.env is None:
-            raise ValueError("this agent has no env: pass one to the constructor or set_env")
+        self._training_env()
+        if checkpoint_freq and checkpoint_path is None:
+            raise ValueError("checkpoint_path must be given when checkpoint_freq > 0")
         if total_timesteps < 0:
             raise ValueError(f"total_timesteps must be >= 0, got {total_timesteps}")
         if reset_num_timesteps:
@@ -620,7 +652,9 @@ class BaseAgent(ABC):
                     self._evaluate_and_keep(best_model_path)
                 if multiples_crossed(log_interval, before, self.num_timesteps):
                     self._dump_logs(t0, start_steps)
-                if multiples_crossed(checkpoint_freq, before, self.num_timesteps):
+                if checkpoint_path is not None and multiples_crossed(
+                    checkpoint_freq, before, self.num_timesteps
+                ):
                     self.save_training_state(checkpoint_path)
                 if progress_bar and time.perf_counter() - last_postfix > 0.5:
                     last_postfix = time.perf_counter()
@@ -775,8 +809,7 @@ class BaseAgent(ABC):
         "action_space",
         "obs_dim",
         "n_actions",
-        "_obs_shift",
-        "_obs_scale",
+        "_obs_norm",
         "_numpy_q",
     )
 
@@ -848,7 +881,7 @@ class BaseAgent(ABC):
                 setattr(agent, name, decode(value, name))
         agent._sync_obs_stats()
         set_global_rng_state(state["rng"])
-        last_obs = agent._action_log.replay(agent.env)
+        last_obs = agent._action_log.replay(agent._training_env())
         if not np.array_equal(np.asarray(last_obs), np.asarray(agent._last_obs)):
             raise ValueError(
                 f"{path}: the rebuilt training env did not come back to the saved observation "
@@ -930,14 +963,17 @@ class BaseAgent(ABC):
             modules, rms = weights["modules"], weights["obs_rms"]
             for name, tensors in modules.items():
                 check_finite_tensors(tensors, f"{path}: {name}")
+            obs_rms = agent.obs_rms
             if rms is not None:
+                if obs_rms is None:
+                    raise AttributeError("the agent does not normalise observations")
                 check_finite_tensors(
                     {"obs_rms.mean": rms["mean"], "obs_rms.var": rms["var"]}, str(path)
                 )
-                agent.obs_rms.mean = rms["mean"].numpy()
-                agent.obs_rms.var = rms["var"].numpy()
-                agent.obs_rms.count = rms["count"]
-            agent._restore({"modules": modules, "obs_rms": agent.obs_rms})
+                obs_rms.mean = rms["mean"].numpy()
+                obs_rms.var = rms["var"].numpy()
+                obs_rms.count = rms["count"]
+            agent._restore({"modules": modules, "obs_rms": obs_rms})
         except (KeyError, TypeError, AttributeError, RuntimeError) as error:
             raise ValueError(f"{path}: weights do not fit the agent ({error})") from None
         agent.num_timesteps = int(meta.get("num_timesteps", 0))

@@ -19,7 +19,7 @@ on the same weights (:class:`stateful_rl.encoders.feedforward.NumpyMLP`).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,12 +120,19 @@ def q_head(input_dim: int, net_arch: tuple[int, ...], n_actions: int) -> nn.Sequ
     return nn.Sequential(mlp(input_dim, net_arch, nn.ReLU), nn.Linear(last, n_actions))
 
 
+def distinct_next(batch: TransitionBatch[torch.Tensor]) -> torch.Tensor:
+    """``batch.next_index``, set when the batch was sampled with ``distinct_next``."""
+    if batch.next_index is None:
+        raise ValueError("the batch has no next_index: sample it with distinct_next=True")
+    return batch.next_index
+
+
 class StackedSteps:
     """The gradient steps of one batched phase of ``S`` seeds: their networks
     (:class:`StackedMLP`) and optimisers (:class:`StackedClippedAdam`) stacked; :meth:`finish`
     writes the results back into the seeds."""
 
-    def __init__(self, agents: list[DQN], nets: list[nn.Module]) -> None:
+    def __init__(self, agents: Sequence[DQN], nets: list[nn.Module]) -> None:
         self.agents = agents
         self.net = StackedMLP(nets)
         optimizers = [agent.optimizer for agent in agents]
@@ -138,6 +145,7 @@ class StackedSteps:
         out = self.net.forward_train(x).detach().requires_grad_()
         loss = loss_of(out)
         loss.sum().backward()
+        assert out.grad is not None  # out requires grad and the losses depend on it
         self.net.backward(out.grad)
         self.optimizer.clip_and_step()
         self.losses.append(loss.detach())
@@ -303,9 +311,13 @@ class DQN(BaseAgent):
         the device, observations normalised; ``next_obs`` holds each distinct bootstrap
         observation once (``next_index``)."""
         cfg = self.config
-        batch = self.replay_buffer.sample_transitions(
-            n_updates * cfg.batch_size, self.rng, cfg.n_step, cfg.gamma, distinct_next=True
-        ).to_torch(self.device)
+        batch = (
+            self._buffer()
+            .sample_transitions(
+                n_updates * cfg.batch_size, self.rng, cfg.n_step, cfg.gamma, distinct_next=True
+            )
+            .to_torch(self.device)
+        )
         batch.obs, batch.next_obs = self._normalize(batch.obs), self._normalize(batch.next_obs)
         return batch
 
@@ -313,7 +325,7 @@ class DQN(BaseAgent):
         """``n_updates`` gradient steps on the chunks of ``batch``; their losses ``[n]``."""
         cfg = self.config
         next_q, targets = self._phase_targets(batch)
-        phase = (batch.obs, batch.actions.unsqueeze(1), targets, next_q, batch.next_index,
+        phase = (batch.obs, batch.actions.unsqueeze(1), targets, next_q, distinct_next(batch),
                  batch.returns, batch.discounts)  # fmt: skip
         losses = []
         for obs, actions, target, target_next_q, next_index, returns, discounts in zip(
@@ -365,7 +377,7 @@ class DQN(BaseAgent):
 
         # each seed's own target network: its weights stay in cache over its blocks
         phase_targets = [a._phase_targets(b) for a, b in zip(agents, batches, strict=True)]
-        next_q, targets = ([t[i] for t in phase_targets] for i in (0, 1))
+        seed_next_q, seed_targets = ([t[i] for t in phase_targets] for i in (0, 1))
         if lead.config.double:  # the bootstrap observations, padded to a common count
             rows = max(len(batch.next_obs) for batch in batches)
             next_obs = torch.stack([F.pad(b.next_obs, (0, 0, 0, rows - len(b.next_obs)))
@@ -373,8 +385,8 @@ class DQN(BaseAgent):
         obs, actions, next_index, returns, discounts, next_q, targets = (
             per_update(values) for values in (
                 [b.obs for b in batches], [b.actions for b in batches],
-                [b.next_index for b in batches], [b.returns for b in batches],
-                [b.discounts for b in batches], next_q, targets)
+                [distinct_next(b) for b in batches], [b.returns for b in batches],
+                [b.discounts for b in batches], seed_next_q, seed_targets)
         )  # fmt: skip
         for u in range(n_updates):
             target = targets[u]
@@ -382,6 +394,11 @@ class DQN(BaseAgent):
                 with torch.no_grad():
                     online = steps.net(next_obs[seeds, next_index[u]])
                     target = returns[u] + discounts[u] * lead._bootstrap(next_q[u], online)
-            steps.step(obs[u], lambda out, a=actions[u], y=target: lead._td_loss(
-                out.gather(2, a.unsqueeze(2)).squeeze(2), y, stacked=True))  # fmt: skip
+
+            def loss_of(
+                out: torch.Tensor, a: torch.Tensor = actions[u], y: torch.Tensor = target
+            ) -> torch.Tensor:
+                return lead._td_loss(out.gather(2, a.unsqueeze(2)).squeeze(2), y, stacked=True)
+
+            steps.step(obs[u], loss_of)
         return steps.finish()

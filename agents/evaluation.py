@@ -13,6 +13,7 @@ from typing import Protocol
 
 import gymnasium as gym
 import numpy as np
+from numpy.typing import NDArray
 
 
 class Predictor(Protocol):
@@ -22,10 +23,10 @@ class Predictor(Protocol):
 def evaluate_episodes(
     agent: Predictor,
     make_env: Callable[[], gym.Env],
-    seeds: Sequence[int],
+    seeds: Sequence[int] | NDArray[np.integer],
     deterministic: bool = True,
     max_parallel: int = 32,
-    vector_env: gym.vector.VectorEnv | None = None,
+    vector_env: gym.vector.SyncVectorEnv | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run one episode per seed; returns (episode returns, episode lengths), each ``[len(seeds)]``.
 
@@ -39,8 +40,8 @@ def evaluate_episodes(
         raise ValueError(f"vector_env has {env.num_envs} envs, need {n_par}")
     returns, lengths = [], []
     for lo in range(0, len(seeds), n_par):
-        wave = seeds[lo : lo + n_par]
-        wave = wave + [wave[-1]] * (n_par - len(wave))  # pad: extra envs are ignored
+        wave: list[int | None] = list(seeds[lo : lo + n_par])
+        wave += [wave[-1]] * (n_par - len(wave))  # pad: extra envs are ignored
         obs, _ = env.reset(seed=wave)
         state, start = None, np.ones(n_par, dtype=bool)
         running = np.ones(n_par, dtype=bool)

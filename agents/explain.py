@@ -103,19 +103,21 @@ class RecurrentQExplainer:
             names += [f"previous action {a}" for a in range(agent.n_actions)]
         self.feature_names = names
         self.head = nn.Sequential(*_flat_layers(self.policy.head)).eval()
-        self.lstm = self.policy.encoder.rnn
+        own_encoder = self.policy.encoder
+        assert isinstance(own_encoder, LSTMEncoder) and isinstance(own_encoder.rnn, nn.LSTM)
+        self.lstm = own_encoder.rnn
         self.normalization = agent.observation_normalization()
         self.folded = fold_normalization and self.normalization is not None
-        if self.folded:
+        if fold_normalization and self.normalization is not None:
             self._fold(self.lstm, *self.normalization)
 
     @staticmethod
     @torch.no_grad()
     def _fold(lstm: nn.LSTM, shift: Tensor, scale: Tensor) -> None:
         """Make ``lstm`` read raw observations: ``W (o - μ)/σ = (W/σ) o - W μ/σ``."""
-        weight = lstm.weight_ih_l0
+        weight, bias = lstm.get_parameter("weight_ih_l0"), lstm.get_parameter("bias_ih_l0")
         n_obs = len(shift)
-        lstm.bias_ih_l0 -= weight[:, :n_obs] @ (shift / scale).to(weight)
+        bias.sub_(weight[:, :n_obs] @ (shift / scale).to(weight))
         weight[:, :n_obs] /= scale.to(weight)
 
     def inputs(self, observations: Tensor, actions: Tensor) -> Tensor:
@@ -135,7 +137,7 @@ class RecurrentQExplainer:
             )
         if actions.numel() and not 0 <= int(actions.min()) <= int(actions.max()) < agent.n_actions:
             raise ValueError(f"actions must lie in [0, {agent.n_actions - 1}]")
-        if self.folded:
+        if self.folded and self.normalization is not None:  # folded: normalization is set
             shift, scale = self.normalization
             if not bool((((obs - shift) / scale).abs() < NORMALIZED_CLIP).all()):
                 raise ValueError(

@@ -186,9 +186,12 @@ def rprop_fit(
         loss = loss_fn()
         loss.backward()
         if views is not None:
-            params[0].grad = torch.cat([v.grad.reshape(-1) for v in views])
+            grads = []
             for v in views:
+                assert v.grad is not None  # every view is a leaf of loss_fn's graph
+                grads.append(v.grad.reshape(-1))
                 v.grad = None
+            params[0].grad = torch.cat(grads)
         optimizer.step()
     with torch.no_grad():
         return float(loss_fn())
@@ -293,7 +296,7 @@ class NFQ(BaseAgent):
 
     def _iterate_on_buffer(self) -> tuple[float, int]:
         """One iteration on every stored transition: (fit loss, number of transitions)."""
-        buffer = self.replay_buffer
+        buffer = self._buffer()
         t, env = buffer.valid_transitions(n_step=1)
         return self.fit_batch(buffer.transitions(t, env, 1, self.config.gamma)), len(t)
 

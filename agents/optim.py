@@ -257,7 +257,10 @@ class StackedClippedAdam:
     @torch.no_grad()
     def clip_and_step(self) -> None:
         """Clip each seed's gradients (its own norm), then one Adam step for every seed."""
-        grads = [p.grad for p in self.params]
+        grads = []
+        for p in self.params:
+            assert p.grad is not None  # the stacked backward pass wrote every gradient
+            grads.append(p.grad)
         per_param = [torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads]
         norms = torch.linalg.vector_norm(torch.stack(per_param, dim=1), dim=1)  # [S]
         divisors = self._clip_divisors(norms)
@@ -270,8 +273,9 @@ class StackedClippedAdam:
         ]  # fmt: skip
         self._steps.add_(1)
         params = [piece for pieces in self._pieces for piece in pieces]
+        exp_avgs, exp_avg_sqs = self._moments
         fused_adam(
-            self.group, params, grad_pieces, *self._moments, list(self._steps.unbind()), None
+            self.group, params, grad_pieces, exp_avgs, exp_avg_sqs, list(self._steps.unbind()), None
         )
 
     def _clip_divisors(self, norms: torch.Tensor) -> torch.Tensor | None:

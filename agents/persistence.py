@@ -144,7 +144,7 @@ def encode(value: Any, where: str = "state") -> Any:
 
 
 def _rebuild(cls: type, fields: dict[str, Any]) -> Any:
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     obj.__dict__.update(fields)
     return obj
 
@@ -187,7 +187,9 @@ def global_rng_state() -> dict[str, Any]:
     """The global generators (python, numpy, torch, CUDA) as plain data and tensors."""
     import random
 
-    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    state = np.random.get_state(legacy=True)  # noqa: NPY002
+    assert isinstance(state, tuple)  # the legacy form, which set_state takes back
+    kind, keys, pos, has_gauss, cached = state
     version, internal, gauss = random.getstate()
     return {
         "python": (version, list(internal), gauss),

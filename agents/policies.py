@@ -92,8 +92,8 @@ class RecurrentQNetwork(nn.Module):
         *encoder_state, prev = state
         prev = torch.where(start, -1, prev.long())
         x = self.inputs(obs, prev)
-        features, encoder_state = self.encoder.step(x, tuple(encoder_state), start)
-        return self.q_from(features, x), (*encoder_state, prev)
+        features, next_state = self.encoder.step(x, tuple(encoder_state), start)
+        return self.q_from(features, x), (*next_state, prev)
 
     @staticmethod
     def record_actions(state: State, actions: torch.Tensor) -> State:

@@ -157,8 +157,9 @@ class RecurrentDQN(DQN):
 
     # ----------------------------------------------------------------- acting
     def _greedy_actions(
-        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
+        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor | None
     ) -> tuple[torch.Tensor, State]:
+        assert state is not None and episode_start is not None  # recurrent: both are given
         q, state = self.policy.step(obs, state, episode_start)
         return q.argmax(dim=1), state
 
@@ -166,7 +167,7 @@ class RecurrentDQN(DQN):
     def _train(self, n_updates: int) -> None:
         """``n_updates`` gradient steps, each on a fresh batch of sequences (with a frozen
         encoder in a seed batch: the heads' steps together with the other seeds')."""
-        if self.replay_buffer.head < self.config.sequence_length:
+        if self._buffer().head < self.config.sequence_length:
             return
         seat = self._batch_seat()
         if seat is None:
@@ -187,9 +188,13 @@ class RecurrentDQN(DQN):
         """One update's sequences (drawn with the agent's generator, on the device) and the
         encoder input ``x[T, B, D]`` (normalised observations, previous actions)."""
         cfg = self.config
-        batch = self.replay_buffer.sample_sequences(
-            cfg.batch_size, self.rng, cfg.sequence_length, cfg.burn_in, cfg.n_step, cfg.gamma
-        ).to_torch(self.device)
+        batch = (
+            self._buffer()
+            .sample_sequences(
+                cfg.batch_size, self.rng, cfg.sequence_length, cfg.burn_in, cfg.n_step, cfg.gamma
+            )
+            .to_torch(self.device)
+        )
         return batch, self.policy.inputs(self._normalize(batch.obs), batch.prev_actions)
 
     def _update(self, batch: SequenceBatch, x: torch.Tensor) -> torch.Tensor:
@@ -246,6 +251,14 @@ class RecurrentDQN(DQN):
             }, states=())  # fmt: skip
             shape = inputs.shape[1:3]
             target_q = target_heads(rows).unflatten(1, shape)
-            steps.step(rows, lambda out, y=target_q, b=batch, t=shape: lead._sequence_loss(
-                out.unflatten(1, t), y, b, stacked=True))  # fmt: skip
+
+            def loss_of(
+                out: torch.Tensor,
+                y: torch.Tensor = target_q,
+                b: SequenceBatch[torch.Tensor] = batch,
+                t: torch.Size = shape,
+            ) -> torch.Tensor:
+                return lead._sequence_loss(out.unflatten(1, t), y, b, stacked=True)
+
+            steps.step(rows, loss_of)
         return steps.finish()

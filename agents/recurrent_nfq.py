@@ -25,6 +25,7 @@ an episode start, is appended to the observation by default).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -95,6 +96,7 @@ class RidgeQHead(nn.Module):
     def fit(self, features: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor) -> None:
         """Solve each action's readout on ``features[M, D]`` where ``actions[M] == a``."""
         for a, readout in enumerate(self.readouts):
+            assert isinstance(readout, RidgeReadout)  # the ModuleList holds only these
             take = actions == a
             if take.any():
                 readout.reset_accumulators()
@@ -140,8 +142,9 @@ class RecurrentNFQ(NFQ):
         return {"encoder": self.policy.encoder, "head": self.policy.head}
 
     def _greedy_actions(
-        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor
+        self, obs: torch.Tensor, state: State, episode_start: torch.Tensor | None
     ) -> tuple[torch.Tensor, State]:
+        assert state is not None and episode_start is not None  # recurrent: both are given
         q, state = self.policy.step(obs, state, episode_start)
         return self._best(q)[1], state
 
@@ -151,12 +154,12 @@ class RecurrentNFQ(NFQ):
         at the first one, the greedy action being taken at every step."""
         flat, _ = flatten_observations(self.observation_space, observation)
         obs = self._obs_tensor(flat)
-        state = self._initial_state(1)
+        state = self.policy.initial_state(1, self.device)
         q = []
         for t in range(len(obs)):
             start = torch.full((1,), t == 0, device=self.device)
             values, state = self.policy.step(obs[t : t + 1], state, start)
-            state = self._record_actions(state, self._best(values)[1])
+            state = self.policy.record_actions(state, self._best(values)[1])
             q.append(values)
         return torch.cat(q).cpu().numpy()
 
@@ -199,7 +202,7 @@ class RecurrentNFQ(NFQ):
     ) -> SequenceBatch:
         """Episodes from ``t0[E]`` padded to the longest: one ``sequences`` call per distinct
         stored length (the buffer reads no slot past its head), concatenated on the device."""
-        buffer, longest = self.replay_buffer, int(lengths.max())
+        buffer, longest = self._buffer(), int(lengths.max())
         readable = np.minimum(longest, buffer.head - t0)
         parts = []
         for length in np.unique(readable):
@@ -239,14 +242,12 @@ class RecurrentNFQ(NFQ):
         frozen = not self.policy.encoder.trainable
         with torch.no_grad():
             fixed = [self._features(c) for c in chunks] if frozen else None
+        per_chunk: Sequence[torch.Tensor | None] = fixed or [None] * len(chunks)
         count = sum(c.mask.sum() for c in chunks).clamp(min=1.0)
         loss = float("nan")
         for _ in range(iterations):
             with torch.no_grad():
-                targets = [
-                    self._targets(c, f)
-                    for c, f in zip(chunks, fixed or [None] * len(chunks), strict=True)
-                ]
+                targets = [self._targets(c, f) for c, f in zip(chunks, per_chunk, strict=True)]
             if self.closed_form:
                 loss = self._solve_head(chunks, fixed, targets)
             else:
@@ -271,16 +272,17 @@ class RecurrentNFQ(NFQ):
     def _rprop_fit(self, chunks, fixed, targets, count: torch.Tensor) -> float:
         """Full-batch Rprop on all chunks (through time when the encoder trains)."""
         policy = self.policy
+        assert isinstance(policy.head, QNetwork)  # not closed_form: a network head
         modules = [policy.head] + ([policy.encoder] if policy.encoder.trainable else [])
         if self.config.refit:  # each module's own initialisation (an LSTM's forget bias...)
             for module in modules:
                 module.reset_parameters()
-        fixed = fixed or [None] * len(chunks)
+        per_chunk: Sequence[torch.Tensor | None] = fixed or [None] * len(chunks)
 
         def loss_fn() -> torch.Tensor:
             total = sum(
                 (((self._q_taken(c, f) - y) ** 2) * c.mask).sum()
-                for c, f, y in zip(chunks, fixed, targets, strict=True)
+                for c, f, y in zip(chunks, per_chunk, targets, strict=True)
             )
             return total / count
 
@@ -294,6 +296,7 @@ class RecurrentNFQ(NFQ):
         features = torch.cat([f[m] for f, m in zip(fixed, take, strict=True)])
         actions = torch.cat([c.actions[m] for c, m in zip(chunks, take, strict=True)])
         y = torch.cat([t[m] for t, m in zip(targets, take, strict=True)])
+        assert isinstance(self.policy.head, RidgeQHead)  # closed_form
         self.policy.head.fit(features, actions, y)
         q = self.policy.head(features).gather(1, actions[:, None]).squeeze(1)
         return float(((q - y) ** 2).mean())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -49,12 +50,16 @@ def n_step_returns(
     return returns, offset, discount
 
 
+# The arrays of a batch: numpy as sampled, torch after ``to_torch``.
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+
 @dataclass
-class Batch:
+class Batch(Generic[Array]):
     """Base of the sampled batches: numpy arrays that move to a device in one call."""
 
-    def to_torch(self, device: torch.device) -> Batch:
-        """The same batch as tensors on ``device`` (one transfer per array)."""
+    def _tensors(self, device: torch.device) -> dict[str, Any]:
+        """The fields as tensors on ``device`` (one transfer per array)."""
 
         def convert(value):
             if value is None:
@@ -63,11 +68,11 @@ class Batch:
                 return tuple(convert(v) for v in value)
             return torch.as_tensor(value).to(device, non_blocking=True)
 
-        return type(self)(**{f.name: convert(getattr(self, f.name)) for f in fields(self)})
+        return {f.name: convert(getattr(self, f.name)) for f in fields(self)}
 
 
 @dataclass
-class TransitionBatch(Batch):
+class TransitionBatch(Batch[Array]):
     """``B`` n-step transitions: ``obs[B, F]``, ``actions[B]``, ``returns[B]``,
     ``next_obs[B, F]`` (the bootstrap observation, m ≤ n slots later), ``discounts[B]``.
 
@@ -75,16 +80,20 @@ class TransitionBatch(Batch):
     observation once and transition ``i`` bootstraps from ``next_obs[next_index[i]]``.
     """
 
-    obs: np.ndarray
-    actions: np.ndarray
-    returns: np.ndarray
-    next_obs: np.ndarray
-    discounts: np.ndarray
-    next_index: np.ndarray | None = None
+    obs: Array
+    actions: Array
+    returns: Array
+    next_obs: Array
+    discounts: Array
+    next_index: Array | None = None
+
+    def to_torch(self, device: torch.device) -> TransitionBatch[torch.Tensor]:
+        """The same batch as tensors on ``device`` (one transfer per array)."""
+        return TransitionBatch(**self._tensors(device))
 
 
 @dataclass
-class SequenceBatch(Batch):
+class SequenceBatch(Batch[Array]):
     """``B`` sequences of ``T`` slots, time-major.
 
     ``obs[T, B, F]``, ``actions[T, B]``, ``prev_actions[T, B]`` (−1 at an episode start),
@@ -95,15 +104,19 @@ class SequenceBatch(Batch):
     inside the sequence), ``states``: the stored recurrent state at slot 0, each ``[B, ...]``.
     """
 
-    obs: np.ndarray
-    actions: np.ndarray
-    prev_actions: np.ndarray
-    starts: np.ndarray
-    returns: np.ndarray
-    boot_index: np.ndarray
-    discounts: np.ndarray
-    mask: np.ndarray
-    states: tuple[np.ndarray, ...]
+    obs: Array
+    actions: Array
+    prev_actions: Array
+    starts: Array
+    returns: Array
+    boot_index: Array
+    discounts: Array
+    mask: Array
+    states: tuple[Array, ...]
+
+    def to_torch(self, device: torch.device) -> SequenceBatch[torch.Tensor]:
+        """The same batch as tensors on ``device`` (one transfer per array)."""
+        return SequenceBatch(**self._tensors(device))
 
 
 def memory_available() -> int | None:
@@ -132,7 +145,7 @@ def check_memory(
     """Raise ``ValueError`` with the figure and a capacity that fits, before allocating a
     buffer larger than the available memory (numpy would allocate it lazily and fail, or
     swap, in the middle of training)."""
-    per_slot = 4 * obs_dim + 8 + 8 + 4 + 4  # obs, action, previous action, reward, 4 flags
+    per_slot: float = 4 * obs_dim + 8 + 8 + 4 + 4  # obs, action, previous action, reward, 4 flags
     per_slot += 4 * sum(int(np.prod(s)) for s in state_shapes) / state_stride
     needed = slots * n_envs * per_slot
     available = memory_available()
@@ -233,7 +246,9 @@ class ReplayBuffer:
                 store[i // self.state_stride] = s
         self.head += 1
 
-    def _windows(self, t: np.ndarray, env: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    def _windows(
+        self, t: np.ndarray, env: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rewards and flags of the ``n`` slots from unwrapped ``t[M]``: arrays ``[n, M]``."""
         rows = (t[None, :] + np.arange(n)[:, None]) % self.slots
         return self.rewards[rows, env], self.terminated[rows, env], self.truncated[rows, env]
@@ -247,7 +262,7 @@ class ReplayBuffer:
 
     def transitions(
         self, t: np.ndarray, env: np.ndarray, n_step: int, gamma: float, distinct_next: bool = False
-    ) -> TransitionBatch:
+    ) -> TransitionBatch[np.ndarray]:
         """The n-step transitions that start at unwrapped slots ``t[B]`` of envs ``env[B]``;
         ``distinct_next``: store each bootstrap slot once (``next_index`` set)."""
         returns, offset, discounts = n_step_returns(*self._windows(t, env, n_step), gamma)
@@ -271,7 +286,7 @@ class ReplayBuffer:
         n_step: int,
         gamma: float,
         distinct_next: bool = False,
-    ) -> TransitionBatch:
+    ) -> TransitionBatch[np.ndarray]:
         """``batch_size`` uniform n-step transitions (the newest ``n_step`` slots excluded);
         ``distinct_next`` as in :meth:`transitions`."""
         low, high = self.oldest, self.head - n_step
@@ -294,7 +309,7 @@ class ReplayBuffer:
         burn_in: int,
         n_step: int,
         gamma: float,
-    ) -> SequenceBatch:
+    ) -> SequenceBatch[np.ndarray]:
         """Sequences of ``length`` slots from unwrapped stride-aligned starts ``t0[B]``."""
         if np.any(t0 % self.state_stride):
             raise ValueError(f"sequence starts must be multiples of {self.state_stride}")
@@ -311,9 +326,8 @@ class ReplayBuffer:
         windows = np.lib.stride_tricks.sliding_window_view
         per_slot = [windows(a, n_step, axis=0)[:length] for a in (rewards, terminated, truncated)]
         # per_slot arrays are [T, B, n]: flatten T*B windows to [n, T*B] for n_step_returns.
-        returns, offset, discounts = n_step_returns(
-            *(w.reshape(-1, n_step).T for w in per_slot), gamma
-        )
+        rewards, terminated, truncated = (w.reshape(-1, n_step).T for w in per_slot)
+        returns, offset, discounts = n_step_returns(rewards, terminated, truncated, gamma)
         shape = rows.shape
         boot_index = np.arange(length)[:, None] + offset.reshape(shape)
         starts = self.starts[rows, env]
@@ -341,7 +355,7 @@ class ReplayBuffer:
         burn_in: int,
         n_step: int,
         gamma: float,
-    ) -> SequenceBatch:
+    ) -> SequenceBatch[np.ndarray]:
         """``batch_size`` uniform stride-aligned sequences (see :meth:`sequences`)."""
         stride = self.state_stride
         first = -(-self.oldest // stride)

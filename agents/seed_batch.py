@@ -138,16 +138,17 @@ def run_together(tasks: Sequence[Callable[[], T]], progress: Callable[[], None] 
             running = [seat for seat in running if not seat.done]
             if progress is not None:
                 progress()
-            groups: dict[tuple[Compute, Hashable], list[Seat]] = {}
+            groups: dict[tuple[Compute, Hashable], list[tuple[Seat, Any]]] = {}
             for seat in running:
-                compute, key, _ = seat.work
-                groups.setdefault((compute, key), []).append(seat)
+                assert seat.work is not None  # a task not done waits in hand_over with work
+                compute, key, payload = seat.work
+                groups.setdefault((compute, key), []).append((seat, payload))
             for (compute, _), members in groups.items():
                 try:
-                    results = compute([seat.work[2] for seat in members])
+                    results = compute([payload for _, payload in members])
                 except Exception as error:  # raised in each task that handed work to it
                     results = [_Failure(error)] * len(members)
-                for seat, result in zip(members, results, strict=True):
+                for (seat, _), result in zip(members, results, strict=True):
                     seat.result, seat.work = result, None
     finally:
         set_generator_states(caller)
@@ -195,7 +196,8 @@ def train_seeds(
             f"train_seeds would give every seed the same {shared}: call run_together with "
             "one task per seed to give each its own paths"
         )
-    agents, generators = [], []
+    agents: list[Any] = []
+    generators: list[tuple[Any, ...]] = []
     caller = generator_states()
     try:
         for seed in seeds:

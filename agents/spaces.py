@@ -82,14 +82,14 @@ def check_same_space(expected: spaces.Space, got: spaces.Space, what: str) -> No
     """Raise a ``ValueError`` unless ``got`` equals ``expected``: the same type and, for a
     ``Box``, shape, dtype and bounds; for a ``Discrete``, ``n`` and ``start``."""
     same = type(expected) is type(got)
-    if same and isinstance(expected, spaces.Box):
+    if same and isinstance(expected, spaces.Box) and isinstance(got, spaces.Box):
         same = (
             expected.shape == got.shape
             and expected.dtype == got.dtype
             and np.array_equal(expected.low, got.low)
             and np.array_equal(expected.high, got.high)
         )
-    elif same and isinstance(expected, spaces.Discrete):
+    elif same and isinstance(expected, spaces.Discrete) and isinstance(got, spaces.Discrete):
         same = expected.n == got.n and expected.start == got.start
     if not same:
         raise ValueError(f"{what} mismatch: the agent was built for {expected!r}, got {got!r}")

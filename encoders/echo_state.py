@@ -85,6 +85,13 @@ class EchoStateEncoder(StateEncoder):
     """
 
     trainable = False
+    # Buffers: W as CSR parts (sparse) or dense [N, N], W_in [N, F], b [N].
+    w_rows: torch.Tensor
+    w_cols: torch.Tensor
+    w_values: torch.Tensor
+    w_dense: torch.Tensor
+    w_in: torch.Tensor
+    bias: torch.Tensor
 
     def __init__(
         self,

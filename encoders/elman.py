@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from stateful_rl.encoders.base import State, StateEncoder
-from stateful_rl.encoders.fused_rnn import rnn_layer
+from stateful_rl.encoders.fused_rnn import RNNKind, rnn_layer
 
 Activation = Literal["tanh", "relu", "linear"]
 RecurrentInit = Literal["eigen", "orthogonal"]
@@ -150,7 +150,7 @@ class ElmanEncoder(StateEncoder):
         if self.fused and self.activation != "linear" and not episode_starts[1:].any():
             h0 = self.sigma(r * keep[0])
             weights = [self.w_in, self.w_rec, self.bias, torch.zeros_like(self.bias)]
-            kind = "tanh" if self.activation == "tanh" else "relu"
+            kind: RNNKind = "tanh" if self.activation == "tanh" else "relu"
             h, _ = rnn_layer(kind, x, (h0[None],), weights)
             features = drive + torch.cat([h0[None], h[:-1]]) @ self.w_rec.T
             return features, (features[-1],)

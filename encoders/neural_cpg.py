@@ -42,6 +42,18 @@ class NeuralCPGEncoder(StateEncoder):
     """
 
     trainable = False
+    # Buffers (constants of the network; per neuron [N] unless noted).
+    threshold: torch.Tensor
+    gain: torch.Tensor
+    adaptation: torch.Tensor
+    drive_excitatory: torch.Tensor
+    drive_inhibitory: torch.Tensor
+    start_excitatory: torch.Tensor
+    decay_d: torch.Tensor
+    decay_a: torch.Tensor
+    drive_side: torch.Tensor
+    w_exc: torch.Tensor  # [N, N]
+    w_inh: torch.Tensor  # [N, N]
 
     def __init__(
         self,

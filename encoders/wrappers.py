@@ -65,8 +65,8 @@ class EncodedObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         x = torch.as_tensor(flat, device=self.device).unsqueeze(0)
         start = torch.tensor([episode_start], device=self.device)
         features, self._state = self.encoder.step(x, self._state, start)
-        features = features[0].cpu().numpy().astype(np.float32)
-        return np.concatenate([features, flat]) if self.include_observation else features
+        row = features[0].cpu().numpy().astype(np.float32)
+        return np.concatenate([row, flat]) if self.include_observation else row
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

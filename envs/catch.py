@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -171,7 +171,8 @@ class OccludedCatchEnv(gym.Env):
     * v0: the paddle moves at every step (``hold_paddle=False``).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+    # An instance attribute, as Gymnasium declares it: an env may replace its own.
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         self.task = CatchTask(**kwargs)
@@ -227,7 +228,7 @@ class OccludedCatchVectorEnv(NativeVectorEnv):
     (``NEXT_STEP``; sub-env ``i`` equals a single env seeded ``seed + i``).
     """
 
-    metadata: ClassVar[dict[str, Any]] = NativeVectorEnv.metadata | {"render_fps": 4}
+    metadata: dict[str, Any] = NativeVectorEnv.metadata | {"render_fps": 4}
 
     def __init__(
         self,

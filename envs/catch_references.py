@@ -101,7 +101,8 @@ def reactive_table_value(model: CatchModel, probs: NDArray) -> float:
         for action in range(3):
             after = model.move(paddles, action, row)
             mass = dist * probs[nodes, action]
-            np.add.at(new, (slice(None), after), mass)
+            # numpy's stub omits the slices that ufunc.at documents for its indices.
+            np.add.at(new, (slice(None), after), mass)  # type: ignore[arg-type]
         dist = new
     caught = dist[np.arange(launches), model.landing]
     return float((2 * caught - 1).mean())
@@ -144,6 +145,7 @@ def best_reactive_table(task: CatchTask) -> tuple[NDArray[np.int64], float]:
         if catches > best_catches + 1e-9:
             best_catches = round(catches)
             best_table = np.concatenate([tables[first[k]], visible_table])
+    assert best_table is not None  # the first candidate beats -1 catches
     launches = len(model.paths)
     return best_table, (2 * best_catches - launches) / launches
 
@@ -160,7 +162,9 @@ def best_visible_part(model: CatchModel, final: NDArray) -> tuple[float, NDArray
     launches = range(len(model.paths))
     # Variables: x[node, a] (binary), y[k, t, p] (launch k at paddle p after t visible
     # steps) and z[k, t, p, a] = y * x (the launch's flow through action a).
-    nodes, y, z = {}, {}, {}
+    nodes: dict[int, int] = {}
+    y: dict[tuple[int, int, int], int] = {}
+    z: dict[tuple[int, int, int, int], int] = {}
     for k in launches:
         for t in range(v + 1):
             for p in range(max(0, start - t), min(c - 1, start + t) + 1):
@@ -170,7 +174,11 @@ def best_visible_part(model: CatchModel, final: NDArray) -> tuple[float, NDArray
                     for a in range(3):
                         z[k, t, p, a] = len(z)
     nx, ny = 3 * len(nodes), len(y)
-    rows, cols, vals, lower, upper = [], [], [], [], []
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    lower: list[float] = []
+    upper: list[float] = []
 
     def constrain(terms: list[tuple[int, float]], low: float, high: float) -> None:
         for col, val in terms:
@@ -245,7 +253,8 @@ class CatchBeliefFilter:
     def predict(self, counts: NDArray) -> NDArray:
         """Push the counts one row down through the (deterministic) dynamics."""
         out = np.zeros_like(counts)
-        np.add.at(out, (slice(None), self.model.next_state), counts)
+        # numpy's stub omits the slices that ufunc.at documents for its indices.
+        np.add.at(out, (slice(None), self.model.next_state), counts)  # type: ignore[arg-type]
         return out
 
 

@@ -7,9 +7,12 @@ for the whole batch), and both give bit-identical trajectories.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
-X = TypeVar("X")
+from numpy.typing import NDArray
+
+# Python floats (ints promote) or numpy arrays: the kernels run unchanged on either.
+X = TypeVar("X", float, NDArray[Any])
 
 
 def clip(x: X, low: float, high: float) -> X:

@@ -226,7 +226,7 @@ class TrackingParticleFilter:
     def predict(self) -> None:
         """Move every particle one step through the dynamics (the prediction of ``t + 1``)."""
         task = self.task
-        noise = 0.0
+        noise: float | NDArray = 0.0
         if task.dynamics != "bounce":
             noise = self.rng.normal(0.0, task.process_noise, self.pos.shape)
         self.pos, self.vel = task.advance(self.pos, self.vel, noise)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from stateful_rl.envs.steering import greedy_actions
 from stateful_rl.envs.tracking import OccludedTrackingVectorEnv, TrackingTask
@@ -143,7 +143,7 @@ def store_reactive_params(tasks: list[TrackingTask]) -> None:
 @lru_cache(maxsize=32)
 def best_reactive_params(task: TrackingTask) -> NDArray[np.float64]:
     """The tuned controller of ``task``: stored, else optimised now (and cached)."""
-    params = stored_params().get(task_key(task))
+    params: ArrayLike | None = stored_params().get(task_key(task))
     if params is None:
         gym.logger.warn(f"no stored reactive controller for {task}: optimising it now")
         params = optimise_reactive_params(task)

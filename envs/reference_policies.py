@@ -260,7 +260,8 @@ def episode_returns(
     env = gym.make_vec(
         env_id, num_envs=n_episodes, vectorization_mode="vector_entry_point", **env_kwargs
     )
-    agent = make_policy(policy, env.unwrapped.task, n_episodes, seed)
+    # The native vector envs carry their task; make_policy rejects any other env.
+    agent = make_policy(policy, getattr(env.unwrapped, "task", None), n_episodes, seed)
     obs, info = env.reset(seed=seed)
     returns = np.zeros(n_episodes)
     finished = np.zeros(n_episodes, dtype=bool)

@@ -8,14 +8,16 @@ arguments it had, passed at registration.
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 
 from stateful_rl.envs.classic import CLASSIC_MEMORY_ENVS
 
 NAMESPACE = "stateful_rl"
 # The arguments that turn today's classes back into their older versions.
-CATCH_V0 = {"hold_paddle": False}
-TRACKING_V0 = {"window_rate": 0.03, "window_length": (10, 30)}
+CATCH_V0: dict[str, Any] = {"hold_paddle": False}
+TRACKING_V0: dict[str, Any] = {"window_rate": 0.03, "window_length": (10, 30)}
 
 
 def register(name: str, **kwargs) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -391,7 +391,8 @@ class OccludedTrackingEnv(gym.Env):
     * v0: ``window_rate=0.03``, ``window_length=(10, 30)``.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    # An instance attribute, as Gymnasium declares it: an env may replace its own.
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         self.task = TrackingTask(**kwargs)
@@ -464,7 +465,7 @@ class OccludedTrackingVectorEnv(NativeVectorEnv):
     dynamics stay batched).
     """
 
-    metadata: ClassVar[dict[str, Any]] = NativeVectorEnv.metadata | {"render_fps": 10}
+    metadata: dict[str, Any] = NativeVectorEnv.metadata | {"render_fps": 10}
 
     def __init__(
         self,
@@ -506,7 +507,7 @@ class OccludedTrackingVectorEnv(NativeVectorEnv):
         self._pos, self._vel = self.task.advance(self._pos, self._vel, noise)
         self._t += 1
         for i in np.flatnonzero((self._t == CHUNK) & active):
-            self._new_chunk(i)
+            self._new_chunk(int(i))
 
     def _outcome(self, info: dict[str, Any]) -> tuple[NDArray, NDArray[np.bool_]]:
         return -info["distance"] / self.task.max_distance, np.zeros(self.num_envs, dtype=bool)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -113,7 +113,8 @@ class NativeVectorEnv(VectorEnv):
     ``Discrete`` action spaces.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
+    # An instance attribute, as Gymnasium declares it: an env may replace its own.
+    metadata: dict[str, Any] = {  # noqa: RUF012
         "render_modes": ["rgb_array"],
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
@@ -166,7 +167,10 @@ class NativeVectorEnv(VectorEnv):
     def _check_actions(self, actions: Any) -> NDArray:
         """``actions`` as an array the sub-envs accept (here: ints of a ``Discrete`` space),
         else ``ValueError``."""
-        return check_actions(actions, self.num_envs, self.single_action_space.n)
+        space = self.single_action_space
+        if not isinstance(space, spaces.Discrete):
+            raise NotImplementedError(f"{type(self).__name__} must override _check_actions")
+        return check_actions(actions, self.num_envs, int(space.n))
 
     def _seeded(self) -> None:
         """Hook: the generators were just (re)created."""
@@ -174,7 +178,7 @@ class NativeVectorEnv(VectorEnv):
     def _reset_envs(self, mask: NDArray[np.bool_]) -> None:
         """Start a new episode in the sub-envs where ``mask`` is set."""
         for i in np.flatnonzero(mask):
-            self._reset_env(i)
+            self._reset_env(int(i))
 
     def _reset_env(self, i: int) -> None:
         raise NotImplementedError

@@ -149,6 +149,7 @@ class CheckAction(gym.Wrapper):
                 f"action must be an integer in [{space.start}, {space.start + space.n}), "
                 f"got {action!r}"
             )
+        assert isinstance(space, spaces.Box)  # __init__ admits Discrete and Box only
         try:
             value = np.asarray(action, dtype=np.float64)
         except (TypeError, ValueError):

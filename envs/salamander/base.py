@@ -174,6 +174,7 @@ class SalamanderBatch:
         self._joint_targets = np.zeros((n, s.cpg_steps, N_JOINTS))
         self._renderers: dict[int, Any] = {}
 
+        self.action_space: spaces.Discrete | spaces.Box
         if s.discrete:
             self.action_space = spaces.Discrete(len(self.discrete_drives))
         elif s.control == "joints":
@@ -242,10 +243,11 @@ class SalamanderBatch:
     def check_actions(self, actions: Any) -> NDArray:
         """``actions`` for the N animals as an array ([N] ints or [N, 2] / [N, 20] floats),
         else ``ValueError``."""
-        if self.settings.discrete:
-            return check_actions(actions, self.n, self.action_space.n)
+        space = self.action_space
+        if isinstance(space, spaces.Discrete):  # settings.discrete
+            return check_actions(actions, self.n, int(space.n))
         actions = np.asarray(actions, dtype=float)
-        size = self.action_space.shape[0]
+        size = space.shape[0]
         if actions.shape != (self.n, size) or not np.isfinite(actions).all():
             what = "drives (left, right)" if size == 2 else "joint targets in [-1, 1]"
             raise ValueError(
@@ -269,13 +271,14 @@ class SalamanderBatch:
         com_before = self.com.copy()
         energy = self.physics.simulate(targets, s.steps_per_cpg, s.cpg_dt, active)
         for i in range(self.n) if active is self._all else np.flatnonzero(active):
-            self._gather(i)
+            self._gather(int(i))
         self.com_velocity = (self.com - com_before) / self.control_dt
         self.power = energy / self.control_dt
         terms, self.terminated = self.task.rewards(self.com_velocity)
         terms["reward_energy"] = -s.energy_weight * self.power
         self.reward_terms = terms
-        self.reward = sum(terms.values())  # in the terms' order, from 0: as for one animal
+        # In the terms' order, from 0: as for one animal.
+        self.reward = sum(terms.values(), np.zeros(self.n))
 
     def observe(self, rewards: bool = True) -> tuple[NDArray, dict[str, NDArray]]:
         """Observations [N, size] and ``info`` (each entry [N, ...]; the reward terms of the
@@ -307,12 +310,14 @@ class SalamanderBatch:
         """The CPG of every animal (``self.cpg``), its motor map and the legs' rest posture
         (the motor map's output for a silent network: folded back)."""
         s = self.settings
+        self.cpg: SalamanderCPG | NeuralSalamanderCPG
         if s.neural:
             self.cpg = NeuralSalamanderCPG(n=self.n, dt=s.cpg_dt)
             self.cpg_observation_size = n_outputs = N_NEURONS
         else:
             self.cpg = SalamanderCPG(n=self.n, dt=s.cpg_dt)
             self.cpg_observation_size, n_outputs = 3 * N_OSCILLATORS, N_OSCILLATORS
+        assert s.motor_map is not None  # the settings fill in the control's default
         self.motor_map = s.motor_map
         silent = np.zeros((1, n_outputs))
         self._rest_legs = self.motor_map(silent, silent)[0, N_SEGMENTS:]
@@ -340,13 +345,14 @@ class SalamanderBatch:
     def _cpg_observation(self, out: NDArray) -> None:
         """The CPG state into ``out`` [N, cpg_observation_size]: cos θ, sin θ, r (2007), or
         the firing rates of the neurons (connectionist)."""
-        if self.settings.neural:
-            out[:] = self.cpg.output
+        cpg = self.cpg
+        if isinstance(cpg, NeuralSalamanderCPG):  # settings.neural
+            out[:] = cpg.output
             return
-        theta = self.cpg.theta
+        theta = cpg.theta
         np.cos(theta, out=out[:, :N_OSCILLATORS])
         np.sin(theta, out=out[:, N_OSCILLATORS : 2 * N_OSCILLATORS])
-        out[:, 2 * N_OSCILLATORS :] = self.cpg.r
+        out[:, 2 * N_OSCILLATORS :] = cpg.r
 
     # -- rendering and copies -----------------------------------------------------------
     def render(self, i: int) -> NDArray[np.uint8]:
@@ -396,7 +402,8 @@ class SalamanderEnv(gym.Env):
     """One salamander: a ``SalamanderBatch`` of one. Subclasses set ``task_class``; the
     arguments are documented on each environment's class."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 25}
+    # An instance attribute, as Gymnasium declares it: an env may replace its own.
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 25}  # noqa: RUF012
     task_class: ClassVar[type[SalamanderTask]]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -469,13 +476,22 @@ class SalamanderEnv(gym.Env):
         self.animals.close()
 
 
+def make_env(env_id: str, **kwargs: Any) -> SalamanderEnv:
+    """The salamander environment ``env_id`` without its wrappers, for tools that read its
+    physics; ``ValueError`` if ``env_id`` names another kind of environment."""
+    env = gym.make(env_id, **kwargs).unwrapped
+    if not isinstance(env, SalamanderEnv):
+        raise ValueError(f"env_id must name a salamander environment, got {env_id!r}")
+    return env
+
+
 class SalamanderVectorEnv(NativeVectorEnv):
     """``num_envs`` salamanders stepped together: one ``MjModel``, one ``MjData`` each, and
     one physics-loop call per step for all of them. Autoreset and seeding as
     ``NativeVectorEnv`` (``NEXT_STEP``; sub-env ``i`` equals a single env seeded
     ``seed + i``); subclasses set ``task_class``."""
 
-    metadata: ClassVar[dict[str, Any]] = NativeVectorEnv.metadata | {"render_fps": 25}
+    metadata: dict[str, Any] = NativeVectorEnv.metadata | {"render_fps": 25}
     task_class: ClassVar[type[SalamanderTask]]
 
     def __init__(self, num_envs: int, max_episode_steps: int | None = None, **kwargs: Any):

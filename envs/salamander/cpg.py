@@ -327,6 +327,6 @@ class MotorMap:
         rows = (-1, N_OSCILLATORS)
         theta_rows = np.ascontiguousarray(theta, dtype=float).reshape(rows)
         r_rows = np.ascontiguousarray(r, dtype=float).reshape(rows)
-        targets = np.empty((theta_rows.shape[0], N_SEGMENTS + 3 * N_LIMBS))
+        targets = np.empty((len(theta_rows), N_SEGMENTS + 3 * N_LIMBS))
         _motor_map(theta_rows, r_rows, self._params, targets)
         return targets.reshape(*np.shape(theta)[:-1], targets.shape[1])

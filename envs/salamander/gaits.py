@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import gymnasium as gym
 import numpy as np
 
+from stateful_rl.envs.salamander.base import make_env
 from stateful_rl.envs.salamander.settings import TURNS
 
 # The 2 ms reference of the 5 ms default: same 40 ms control period.
@@ -41,7 +41,7 @@ def hold(
     **kwargs,
 ) -> Gait:
     """Reset with ``seed``, hold ``action`` for ``seconds`` and measure after ``settle`` s."""
-    env = gym.make(env_id, control=control, **kwargs).unwrapped
+    env = make_env(env_id, control=control, **kwargs)
     env.reset(seed=seed)
     steps, start = round(seconds / env.control_dt), round(settle / env.control_dt)
     com, yaw = np.zeros((steps, 2)), np.zeros(steps)
@@ -85,7 +85,7 @@ def discrete_turn_rates(
     """Turn rate and speed of every left and right action of ``control``
     (``"cpg_discrete"`` or ``"neural_cpg_discrete"``), each held for ``seconds`` from a reset
     with ``seed`` (settling for the first third)."""
-    env = gym.make(env_id, control=control, **kwargs).unwrapped
+    env = make_env(env_id, control=control, **kwargs)
     table, levels = env.animals.discrete_drives, env.settings.drive_levels
     rates = []
     for action, drives in enumerate(table):
@@ -113,7 +113,7 @@ def drift_at_rest(
     """Displacement [3] (m) of the centre of mass over ``seconds`` from the reset, with the
     CPG (``control`` ``"cpg"`` or ``"neural_cpg"``) at drives 0: how far the start itself
     carries the animal."""
-    env = gym.make(env_id, control=control, **kwargs).unwrapped
+    env = make_env(env_id, control=control, **kwargs)
     _, info = env.reset(seed=seed)
     start = info["com_position"]
     for _ in range(round(seconds / env.control_dt)):

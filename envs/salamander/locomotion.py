@@ -22,9 +22,17 @@ class HeadingTask(SalamanderTask):
     """
 
     observation_size = 2
-    reward_names = ("reward_forward",)
-    start_x_offset: ClassVar[float] = 0.0  # head x relative to the shore (m)
-    start_z: ClassVar[float] = 0.0  # head height (m)
+    reward_names: ClassVar[tuple[str, ...]] = ("reward_forward",)
+
+    @property
+    def start_x_offset(self) -> float:
+        """Head x relative to the shore (m)."""
+        return 0.0
+
+    @property
+    def start_z(self) -> float:
+        """Head height (m)."""
+        return 0.0
 
     def __init__(
         self, animals: SalamanderBatch, heading: float = 0.0, start_yaw_noise: float = 0.1

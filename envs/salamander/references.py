@@ -38,9 +38,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stateful_rl.envs.reference_policies import memory_score
+from stateful_rl.envs.salamander.base import SalamanderVectorEnv, make_env
 from stateful_rl.envs.salamander.cpg import N_BODY, N_OSCILLATORS, N_SEGMENTS
 from stateful_rl.envs.salamander.model import JOINT_NAMES, SalamanderBody
 from stateful_rl.envs.salamander.settings import TURNS
+from stateful_rl.envs.vector import NativeVectorEnv
 
 __all__ = [
     "POLICIES",
@@ -370,7 +372,7 @@ class Episodes:
         )
 
 
-def rollout(env: gym.vector.VectorEnv, policy: TargetPolicy, seeds: list[int]) -> Episodes:
+def rollout(env: NativeVectorEnv, policy: TargetPolicy, seeds: list[int]) -> Episodes:
     """One episode per sub-env of the native vector env ``env``, sub-env ``i`` reset with
     ``seeds[i]``, acting with ``policy``."""
     n = env.num_envs
@@ -388,11 +390,15 @@ def rollout(env: gym.vector.VectorEnv, policy: TargetPolicy, seeds: list[int]) -
     return Episodes(returns, reached, lengths)
 
 
-def make_vector_env(env_id: str, num_envs: int, **env_kwargs: Any) -> gym.vector.VectorEnv:
-    """The native vector env of ``env_id`` with ``num_envs`` sub-envs."""
-    return gym.make_vec(
+def make_vector_env(env_id: str, num_envs: int, **env_kwargs: Any) -> SalamanderVectorEnv:
+    """The native vector env of ``env_id`` with ``num_envs`` sub-envs; ``ValueError`` if
+    ``env_id`` names another kind of environment."""
+    env = gym.make_vec(
         env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs
     )
+    if not isinstance(env, SalamanderVectorEnv):
+        raise ValueError(f"env_id must name a salamander environment, got {env_id!r}")
+    return env
 
 
 def run_episodes(
@@ -410,7 +416,7 @@ def run_episodes(
             raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
         policy = POLICY_CLASSES[policy]
     env = make_vector_env(env_id, n_episodes, **env_kwargs)
-    agent = policy(env.unwrapped.animals.task, n_episodes, seed, **(policy_kwargs or {}))
+    agent = policy(env.animals.task, n_episodes, seed, **(policy_kwargs or {}))
     episodes = rollout(env, agent, [seed + i for i in range(n_episodes)])
     env.close()
     return episodes
@@ -465,9 +471,9 @@ def optimise_memoryless(
     called after every generation."""
     import cma
 
-    env = gym.make(env_id, **env_kwargs)
-    n_levels = len(env.unwrapped.settings.drive_levels)
-    env.close()
+    probe = make_env(env_id, **env_kwargs)
+    n_levels = len(probe.settings.drive_levels)
+    probe.close()
     strategy = cma.CMAEvolutionStrategy(
         initial_memoryless_parameters(n_levels),
         sigma,
@@ -479,7 +485,7 @@ def optimise_memoryless(
         params = np.repeat(candidates, episodes, axis=0)
         first = seed * 1_000_000 + generation * episodes
         env = make_vector_env(env_id, len(params), **env_kwargs)
-        policy = MemorylessPolicy(env.unwrapped.animals.task, len(params), params=params)
+        policy = MemorylessPolicy(env.animals.task, len(params), params=params)
         episodes_run = rollout(env, policy, [first + i % episodes for i in range(len(params))])
         env.close()
         scores = episodes_run.returns.reshape(popsize, episodes).mean(axis=1)

@@ -59,8 +59,9 @@ from __future__ import annotations
 import ctypes
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import mujoco
 import numba
@@ -143,7 +144,7 @@ def _actuator_power(force: np.ndarray, velocity: np.ndarray) -> float:
 
 
 @intrinsic
-def _call(typingctx, function, model, data):
+def _call_intrinsic(typingctx, function, model, data):
     """Call the C function at address ``function`` with the pointers ``model`` and ``data``
     (all integers). Addresses as arguments, not ctypes globals, let numba cache the caller."""
 
@@ -159,13 +160,19 @@ def _call(typingctx, function, model, data):
 
 
 @intrinsic
-def _float_pointer(typingctx, address):
+def _float_pointer_intrinsic(typingctx, address):
     """The integer ``address`` as a ``double*``, to view MjData memory with ``numba.carray``."""
 
     def codegen(context, builder, signature, args):
         return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
 
     return types.CPointer(types.float64)(types.uintp), codegen
+
+
+# numba's stubs type an intrinsic's call from Python (typingctx first, never returns);
+# compiled code calls it without typingctx, as these signatures say.
+_call = cast(Callable[[int, int, int], None], _call_intrinsic)
+_float_pointer = cast(Callable[[int], Any], _float_pointer_intrinsic)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -330,10 +337,14 @@ def _mujoco_library() -> ctypes.CDLL:
 def _step_addresses() -> tuple[int, int]:
     """Addresses of ``void mj_step1(const mjModel*, mjData*)`` and ``mj_step2``."""
     library = _mujoco_library()
-    return tuple(
-        ctypes.cast(getattr(library, name), ctypes.c_void_p).value
-        for name in ("mj_step1", "mj_step2")
-    )
+
+    def address(name: str) -> int:
+        value = ctypes.cast(getattr(library, name), ctypes.c_void_p).value
+        if value is None:
+            raise OSError(f"{name} is a null pointer in the MuJoCo library")
+        return value
+
+    return address("mj_step1"), address("mj_step2")
 
 
 def _native_address(value: mujoco.MjModel | mujoco.MjData) -> int:

@@ -91,6 +91,13 @@ def test_another_env_is_detected_on_resume(tmp_path):
         DQN.load_training_state(tmp_path / "state.pt", env)
 
 
+def test_checkpoints_without_a_path_are_refused_before_training():
+    agent = DQN("CartPole-v1", **FAST, seed=0)
+    with pytest.raises(ValueError, match="checkpoint_path must be given"):
+        agent.learn(400, checkpoint_freq=100)
+    assert agent.num_timesteps == 0
+
+
 class Payload:
     """Unpickling it would create the marker file."""
 
