@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from stateful_rl.agents.base import write_atomic
-from stateful_rl.claims import CLAIMS, recall_race, reservoir_settings
+from stateful_rl.claims import CLAIMS, hmm_rnn, recall_race, reservoir_settings
 from stateful_rl.claims import agents as agents_claim
 from stateful_rl.claims.base import Verdict, applied
 from stateful_rl.claims.linear_esn import boundaries
@@ -691,6 +691,81 @@ def render_settings(evidence: dict[str, Any], verdict: Verdict, figures: Path) -
     return "\n\n".join(tables), ["claim11_reservoir_settings.png"], setup
 
 
+POLICY_LABELS = {
+    "best_memoryless": "best memoryless (exact reactive table)",
+    "bayes": "Bayes-optimal (exact filter, expectimax)",
+    "greedy_exact_belief": "most likely landing, exact belief",
+    "greedy_decoded_gru": "most likely landing, belief decoded from the GRU",
+}
+
+
+def render_hmm(evidence: dict[str, Any], verdict: Verdict, figures: Path) -> Rendered:
+    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(15, 3.8), width_ratios=[1.2, 1, 1.2])
+    example = np.asarray(evidence["example"]["exact"])
+    image = ax.imshow(example.T, aspect="auto", origin="lower", cmap="Greys", vmin=0, vmax=1)
+    ax.axvline(hmm_rnn.TASK.visible_rows - 0.5, color="C1", ls="--", label="ball hidden →")
+    ax.set(
+        xlabel="row (step)",
+        ylabel="state 3·column + velocity + 1",
+        title=f"(a) belief, one episode; max |RNN − filter| = {evidence['max_abs_difference']:.1g}",
+    )
+    ax.legend(fontsize=8, loc="upper right")
+    fig.colorbar(image, ax=ax)
+    r2 = {int(k): v for k, v in evidence["decoder_r2"].items()}
+    widths = sorted(r2)
+    bx.bar([str(w) for w in widths], [r2[w] for w in widths], color="C0")
+    bx.axhline(0.9, color="k", ls=":", lw=1, label="0.9")
+    bx.set(
+        ylim=(0, 1.05),
+        xlabel="GRU width",
+        ylabel="R² (occluded held-out steps)",
+        title="(b) ridge decoder: GRU state → exact belief",
+    )
+    bx.legend(fontsize=8)
+    returns = evidence["returns"]
+    cx.barh([POLICY_LABELS[n] for n in returns], list(returns.values()), color="C2")
+    cx.set(xlim=(-1, 1.05), xlabel="mean return", title="(c) the same held-out episodes")
+    cx.tick_params(axis="y", labelsize=7)
+    save_figure(fig, figures / "claim12_hmm_rnn.png")
+    n, b = verdict.numbers, evidence["budget"]
+    rows = [
+        [
+            f"(a) max |constructed RNN − exact filter| over {evidence['filter_steps']} steps",
+            n["max_abs_difference"],
+        ],
+        *[[f"(b) decoder R², GRU width {w}", r2[w]] for w in widths],
+        [
+            "(b) occluded test steps whose exact belief is not one-hot",
+            f"{evidence['uncertain_fraction']:.3g} of {evidence['occluded_test_steps']}",
+        ],
+        *[[f"return: {POLICY_LABELS[k]}", v] for k, v in returns.items()],
+        ["memory score of the decoded-belief policy", n["decoded_policy_memory_score"]],
+    ]
+    setup = (
+        "OccludedCatch-v1 (7 × 10 grid, ball seen in rows 0–2, paddle held meanwhile): the "
+        "HMM has 21 states (column, velocity), A the deterministic fall with wall reflection, "
+        "B the indicator of the seen column plus a 'hidden' symbol of likelihood 1 in every "
+        "state (whether the ball is hidden depends on the row only), uniform prior. (a) "
+        "`ForwardFilterRNN` (`stateful_rl.claims.hmm_rnn`, float64) on "
+        f"{b['filter_episodes']} episodes under random actions against "
+        "`CatchBeliefFilter` (integer counts of the consistent launches). (b) `GRUEncoder` on "
+        "the ball's three observation entries (column, row, visibility; not the paddle) with a "
+        "linear head, trained by cross-entropy to predict the true state at every row: "
+        f"{b['updates']} Adam updates (step {b['learning_rate']:g}) on minibatches of "
+        f"{b['batch']} of {b['train_episodes']} training episodes, seed {b['seed']}; the head "
+        f"is then dropped and a ridge decoder (β = {b['ridge']:g}, with bias) is fitted from "
+        "the GRU state to the exact belief on the training episodes' occluded steps and scored "
+        f"on {b['test_episodes']} held-out episodes. After two sightings the ball's state is "
+        "known exactly, so on occluded steps the exact belief is one-hot: the decoder reads the "
+        "true state from the GRU. Policies on the same held-out episodes (seeded vector env): "
+        "the reference policies of `stateful_rl.envs.reference_policies` and `LandingPolicy` "
+        "(move toward the most likely landing column) on the exact and on the decoded belief; "
+        f"the verdict reads the GRU of width {evidence['hidden_size']} (the recurrent-dqn "
+        "catch preset's), the other widths are trained alike and only reported."
+    )
+    return markdown_table(["what", "value"], rows), ["claim12_hmm_rnn.png"], setup
+
+
 # ---------------------------------------------------------------- claim 8: saved runs
 def load_run(path: Path, command: str) -> dict[str, Any]:
     """A saved run's JSON; FileNotFoundError naming ``command`` (which writes it) if absent."""
@@ -815,6 +890,7 @@ RENDERERS = {
     9: render_esn_kernel,
     10: render_linear_esn,
     11: render_settings,
+    12: render_hmm,
 }
 
 
