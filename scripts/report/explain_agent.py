@@ -44,7 +44,7 @@ from stateful_rl.agents.explain import (
     pick_decision,
     play_episode,
 )
-from stateful_rl.envs.reference_policies import episode_returns, memory_score
+from stateful_rl.envs.reference_policies import POLICIES, episode_returns, memory_score
 
 ENV_ID = "stateful_rl/OccludedTracking-v0"
 RUN_DIR = Path("docs/saved_runs/rdqn_lstm_tracking")
@@ -71,6 +71,14 @@ AGENT_KINDS = {
 }
 
 
+def reference_returns() -> dict[str, float]:
+    """Mean return of every reference policy on the saved runs' fresh episodes."""
+    return {
+        policy: float(episode_returns(ENV_ID, policy, len(FRESH_SEEDS), int(FRESH_SEEDS[0])).mean())
+        for policy in POLICIES
+    }
+
+
 def train(kind: str, steps: int, seed: int, out: Path, n_envs: int = 8) -> dict[str, Any]:
     """Train one agent (``kind`` in :data:`AGENT_KINDS`) and add its curve and scores on
     100 fresh episodes to ``out/learning.json`` (with the reference policies' returns);
@@ -88,17 +96,12 @@ def train(kind: str, steps: int, seed: int, out: Path, n_envs: int = 8) -> dict[
         agent.save(out / "model.zip")
     path = out / "learning.json"
     result = json.loads(path.read_text()) if path.exists() else {"env": ENV_ID, "agents": {}}
-    if "references" not in result:
-        result["references"] = {
-            p: float(episode_returns(ENV_ID, p, len(FRESH_SEEDS), int(FRESH_SEEDS[0])).mean())
-            for p in ("memoryless", "kalman", "oracle")
-        }
-    refs = result["references"]
+    result["references"] = refs = reference_returns()
     result["agents"][name] = {
         "recurrent": cls is RecurrentDQN, "steps": steps, "seed": seed, "wall_s": round(wall),
         "final": final, "kept": kept, "kept_step": agent.best_step,
         "curve": [list(row) for row in agent.eval_history],
-        "memory_score_kept": memory_score(kept, refs["memoryless"], refs["oracle"]),
+        "memory_score_kept": memory_score(kept, refs["best_memoryless"], refs["bayes"]),
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
     }  # fmt: skip
     write_atomic(path, json.dumps(result, indent=1).encode())
