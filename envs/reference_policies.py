@@ -22,6 +22,7 @@ use the env's ``task`` object (``moves``, ``split_obs``, ``true_state``, ``goal`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -257,11 +258,30 @@ def episode_returns(
     ``seed .. seed + n_episodes - 1``, the same for every policy)."""
     if policy not in POLICY_CLASSES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    return policy_returns(
+        env_id,
+        lambda task: make_policy(policy, task, n_episodes, seed),
+        n_episodes,
+        seed,
+        **env_kwargs,
+    )
+
+
+def policy_returns(
+    env_id: str,
+    make_agent: Callable[[Any], ReferencePolicy],
+    n_episodes: int = 100,
+    seed: int = 0,
+    **env_kwargs: Any,
+) -> NDArray[np.float64]:
+    """Returns ``[n_episodes]`` of the policy ``make_agent(task)`` (anything with
+    :meth:`ReferencePolicy.act`): one episode per sub-env of the native vector env, seeds
+    ``seed .. seed + n_episodes - 1``."""
     env = gym.make_vec(
         env_id, num_envs=n_episodes, vectorization_mode="vector_entry_point", **env_kwargs
     )
     # The native vector envs carry their task; make_policy rejects any other env.
-    agent = make_policy(policy, getattr(env.unwrapped, "task", None), n_episodes, seed)
+    agent = make_agent(getattr(env.unwrapped, "task", None))
     obs, info = env.reset(seed=seed)
     returns = np.zeros(n_episodes)
     finished = np.zeros(n_episodes, dtype=bool)

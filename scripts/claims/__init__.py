@@ -15,6 +15,7 @@ from stateful_rl.claims import (
     esn_kernel,
     euler_rnn,
     gradients,
+    hmm_rnn,
     linear_esn,
     lrp_cue,
     recall_race,
@@ -36,5 +37,6 @@ CLAIMS: dict[int, ModuleType] = {
         esn_kernel,
         linear_esn,
         reservoir_settings,
+        hmm_rnn,
     )
 }

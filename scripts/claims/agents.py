@@ -7,9 +7,13 @@ policy can do, 1 is the Bayes-optimal policy (the best any policy can do from th
 observations). Both references are inputs, so that exact yardsticks can replace interim
 ones without touching the check.
 
-The training helpers run CartPoleNoVel-v0 (CartPole with the velocities hidden): NFQ over an
-echo-state reservoir next to feed-forward NFQ, each kept model scored on 100 fresh episodes
-(shared with ``python -m stateful_rl.bench.nfq novel``).
+The claim is trained from scratch on OccludedCatch-v1 (:func:`run_catch`): the recurrent-dqn
+(GRU) and dqn presets, each kept model scored on fresh episodes next to the exact references
+of :mod:`stateful_rl.envs.reference_policies` on the same episodes (best memoryless: the
+optimal reactive table; Bayes: the exact filter and planner). The NFQ helpers run
+CartPoleNoVel-v0 (CartPole with the velocities hidden), which has no exact references: NFQ
+over an echo-state reservoir next to feed-forward NFQ, each kept model scored on 100 fresh
+episodes (shared with ``python -m stateful_rl.bench.nfq novel``).
 """
 
 from __future__ import annotations
@@ -24,15 +28,20 @@ import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.agents.base import BaseAgent
 from stateful_rl.agents.nfq import NFQ
 from stateful_rl.agents.recurrent_nfq import RecurrentNFQ
-from stateful_rl.claims.base import Break, Patcher, Verdict
-from stateful_rl.encoders import EchoStateEncoder
-from stateful_rl.envs.reference_policies import memory_score
+from stateful_rl.claims.base import Break, Verdict, state_reset_every_step
+from stateful_rl.cli.config import resolve_config
+from stateful_rl.cli.training import build_agent
+from stateful_rl.encoders import EchoStateEncoder, GRUEncoder
+from stateful_rl.envs.reference_policies import POLICIES, episode_returns, memory_score
 
 NUMBER = 8
 TITLE = "Recurrent value-based agents solve a partially observable task that memoryless ones cannot"
 CLAIM = (
     "A recurrent agent closes most of the gap between the best memoryless policy and the "
-    "Bayes-optimal one; a memoryless agent trained the same way does not."
+    "Bayes-optimal one where a memoryless agent trained the same way does not: on "
+    "OccludedCatch-v1 (trained from scratch, exact references) and on CartPoleNoVel-v0 "
+    "(interim references). The saved OccludedTracking-v0 run (LSTM-32, one seed) closes less "
+    "than half of that gap, so the check over all three tasks does not hold."
 )
 NOVEL = "stateful_rl/CartPoleNoVel-v0"
 FRESH_SEEDS = 7_000_000 + np.arange(100)  # final scores only, used nowhere else
@@ -53,7 +62,10 @@ NOVEL_AGENTS: dict[str, Callable[..., BaseAgent]] = {
         NOVEL, encoder="gru", normalize_obs=True, encoder_kwargs={"hidden_size": 16}, **kw
     ),
 }
-RECURRENT_AGENTS = ("esn-nfq", "gru-nfq")
+RECURRENT_AGENTS = ("esn-nfq", "gru-nfq", "recurrent-dqn")
+CATCH = "stateful_rl/OccludedCatch-v1"
+CATCH_AGENTS = {"recurrent-dqn": "recurrent DQN (GRU-64)", "dqn": "feed-forward Double DQN"}
+CATCH_FRESH_SEED = 7_100_000  # first seed of the catch scores' episodes, used nowhere else
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,54 @@ class Budget:
     @classmethod
     def quick(cls) -> Budget:
         return cls(seeds=(0,), steps=2_000)
+
+
+@dataclass(frozen=True)
+class CatchBudget:
+    """Seeds, env steps per run (None: the preset's, 100 000) and fresh scoring episodes of
+    the OccludedCatch-v1 runs."""
+
+    agents: tuple[str, ...] = tuple(CATCH_AGENTS)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: int | None = None
+    episodes: int = 300
+
+    @classmethod
+    def quick(cls) -> CatchBudget:
+        return cls(seeds=(0,), steps=2_000, episodes=50)
+
+
+def run_catch(budget: CatchBudget) -> dict[str, Any]:
+    """Train each agent's preset on OccludedCatch-v1 per seed; the kept model's mean return
+    on ``budget.episodes`` fresh episodes, the evaluation curves, and every reference
+    policy's mean return on the same episodes."""
+    seeds = CATCH_FRESH_SEED + np.arange(budget.episodes)
+    returns: dict[str, list[float]] = {}
+    curves: dict[str, list[list[tuple[int, float, float]]]] = {}
+    steps = 0
+    for name in budget.agents:
+        for seed in budget.seeds:
+            flags = {"env": CATCH, "agent": name, "seed": seed, "steps": budget.steps}
+            config = resolve_config(flags=flags)
+            agent = build_agent(config)
+            agent.learn(config.steps)
+            agent.restore_best()
+            returns.setdefault(name, []).append(float(agent.evaluate(seeds)[0].mean()))
+            curves.setdefault(name, []).append(agent.eval_history)
+            steps = config.steps
+    references = {
+        policy: float(episode_returns(CATCH, policy, budget.episodes, CATCH_FRESH_SEED).mean())
+        for policy in POLICIES
+    }
+    return {
+        "env": CATCH,
+        "returns": returns,
+        "curves": curves,
+        "references": references,
+        "steps": steps,
+        "seeds": budget.seeds,
+        "episodes": budget.episodes,
+    }
 
 
 def first_reaching(history: list[tuple[int, float, float]], threshold: float) -> int | None:
@@ -143,18 +203,25 @@ def verdict(
     )
 
 
-def _reservoir_without_memory(patcher: Patcher) -> None:
-    """The reservoir's state is reset at every step: ESN-NFQ sees only the current frame."""
-    original = EchoStateEncoder.forward
-
-    def forward(
-        self: EchoStateEncoder, x: Any, state: Any, starts: Any
-    ) -> tuple[Any, tuple[Any, ...]]:
-        return original(self, x, state, starts | True)
-
-    patcher.setattr(EchoStateEncoder, "forward", forward)
+def catch_verdict(evidence: Mapping[str, Any], **thresholds: float) -> Verdict:
+    """:func:`verdict` of a :func:`run_catch` result on its own references (best memoryless,
+    Bayes: scored on the same episodes as the agents)."""
+    references = evidence["references"]
+    return verdict(
+        evidence["returns"],
+        RECURRENT_AGENTS,
+        references["best_memoryless"],
+        references["bayes"],
+        **thresholds,
+    )
 
 
 BREAKS = (
-    Break("the reservoir forgets at every step (state reset each step)", _reservoir_without_memory),
+    Break(
+        "the reservoir forgets at every step (state reset each step)",
+        state_reset_every_step(EchoStateEncoder),
+    ),
+    Break(
+        "the GRU forgets at every step (state reset each step)", state_reset_every_step(GRUEncoder)
+    ),
 )

@@ -49,6 +49,21 @@ class _MockPatcher:
         self.stack.enter_context(mock.patch.object(target, name, value))
 
 
+def state_reset_every_step(encoder_class: type) -> Callable[[Patcher], None]:
+    """A :class:`Break`'s ``apply``: ``encoder_class.forward(x, state, starts)`` sees an
+    episode start at every step, so the encoder keeps no memory of earlier inputs."""
+
+    def apply(patcher: Patcher) -> None:
+        original = encoder_class.forward
+
+        def forward(self: Any, x: Any, state: Any, starts: Any) -> tuple[Any, Any]:
+            return original(self, x, state, starts | True)
+
+        patcher.setattr(encoder_class, "forward", forward)
+
+    return apply
+
+
 @contextmanager
 def applied(fault: Break) -> Iterator[None]:
     """Run the ``with`` body under ``fault``; everything is restored on exit."""

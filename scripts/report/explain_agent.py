@@ -44,7 +44,7 @@ from stateful_rl.agents.explain import (
     pick_decision,
     play_episode,
 )
-from stateful_rl.envs.reference_policies import episode_returns, memory_score
+from stateful_rl.envs.reference_policies import POLICIES, episode_returns, memory_score
 
 ENV_ID = "stateful_rl/OccludedTracking-v0"
 RUN_DIR = Path("docs/saved_runs/rdqn_lstm_tracking")
@@ -55,7 +55,6 @@ LAST_VISIBLE = 5  # K: the last visible steps before an occlusion
 SHOWN = 80  # steps drawn before the explained decision
 FRESH_SEEDS = 10_000_000 + np.arange(100)  # final evaluation (as scripts/bench_agents.py)
 EXPLAIN_SEED = 20_000_000  # episodes explained: seeds 20 000 000 + k
-REFERENCES = ("random", "best_memoryless", "bayes", "oracle")  # scored on the same episodes
 LABELS = {"lrp": "LRP (ε = 1e-3)", "gradient_x_input": "gradient × input",
           "integrated_gradients": "integrated gradients"}  # fmt: skip
 
@@ -70,6 +69,14 @@ AGENT_KINDS = {
     "recurrent": ("recurrent DQN (LSTM 32)", RecurrentDQN, RECURRENT),
     "feedforward": ("feed-forward Double DQN (64, 64)", DQN, FEED_FORWARD),
 }
+
+
+def reference_returns() -> dict[str, float]:
+    """Mean return of every reference policy on the saved runs' fresh episodes."""
+    return {
+        policy: float(episode_returns(ENV_ID, policy, len(FRESH_SEEDS), int(FRESH_SEEDS[0])).mean())
+        for policy in POLICIES
+    }
 
 
 def train(kind: str, steps: int, seed: int, out: Path, n_envs: int = 8) -> dict[str, Any]:
@@ -89,12 +96,7 @@ def train(kind: str, steps: int, seed: int, out: Path, n_envs: int = 8) -> dict[
         agent.save(out / "model.zip")
     path = out / "learning.json"
     result = json.loads(path.read_text()) if path.exists() else {"env": ENV_ID, "agents": {}}
-    if set(result.get("references", {})) != set(REFERENCES):
-        result["references"] = {
-            p: float(episode_returns(ENV_ID, p, len(FRESH_SEEDS), int(FRESH_SEEDS[0])).mean())
-            for p in REFERENCES
-        }
-    refs = result["references"]
+    result["references"] = refs = reference_returns()
     result["agents"][name] = {
         "recurrent": cls is RecurrentDQN, "steps": steps, "seed": seed, "wall_s": round(wall),
         "final": final, "kept": kept, "kept_step": agent.best_step,

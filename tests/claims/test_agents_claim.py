@@ -1,5 +1,6 @@
-"""Claim 8 (recurrent vs memoryless agents): the verdict's logic on synthetic returns (default
-run), and the claim trained from scratch on CartPoleNoVel-v0 (``-m slow``)."""
+"""Claim 8 (recurrent vs memoryless agents): the verdict's logic on synthetic returns and the
+catch run's wiring at a tiny budget (default run); the claim trained from scratch on
+OccludedCatch-v1 and CartPoleNoVel-v0, and its breaks (``-m slow``)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,44 @@ def test_verdict_scores_against_the_references() -> None:
 def test_verdict_refuses_references_without_a_gap() -> None:
     with pytest.raises(ValueError, match="no memory gap"):
         agents.verdict({"esn-nfq": [1.0], "nfq": [1.0]}, ["esn-nfq"], 500.0, 500.0)
+
+
+def test_catch_verdict_uses_the_references_of_its_episodes() -> None:
+    references = {"best_memoryless": -0.5, "bayes": 1.0, "random": -0.7}
+    evidence = {"returns": {"recurrent-dqn": [1.0, 0.9, 0.1], "dqn": [-0.5, -0.3]}}
+    verdict = agents.catch_verdict({**evidence, "references": references})
+    assert verdict.holds
+    np.testing.assert_allclose(verdict.numbers["scores"]["dqn"], [0.0, 0.2 / 1.5])
+    # the same returns against a Bayes reference of 3 leave the recurrent agent below 0.5
+    assert not agents.catch_verdict({**evidence, "references": {**references, "bayes": 3.0}}).holds
+
+
+def test_catch_run_trains_both_presets_and_scores_the_references() -> None:
+    evidence = agents.run_catch(agents.CatchBudget(seeds=(0,), steps=1_000, episodes=42))
+    assert set(evidence["returns"]) == set(agents.CATCH_AGENTS)
+    assert all(len(v) == 1 for v in evidence["returns"].values())
+    refs = evidence["references"]
+    assert refs["bayes"] == refs["oracle"] == 1.0  # on v1 the exact filter catches every ball
+    assert refs["best_memoryless"] < 0.0
+    assert [len(c) for c in evidence["curves"]["dqn"]] == [1]  # the final evaluation only
+
+
+@pytest.mark.slow
+def test_recurrent_dqn_beats_dqn_on_catch_from_scratch() -> None:
+    """The presets (100 000 env steps), 3 seeds each, exact references on the same episodes."""
+    verdict = agents.catch_verdict(agents.run_catch(agents.CatchBudget()))
+    assert verdict.holds, verdict.numbers["scores"]
+
+
+@pytest.mark.slow
+def test_recurrent_dqn_without_memory_fails_on_catch(monkeypatch) -> None:
+    """The break: the GRU is reset at every step (one seed); the memoryless side is the
+    best memoryless reference itself."""
+    agents.BREAKS[1].apply(monkeypatch)
+    budget = agents.CatchBudget(agents=("recurrent-dqn",), seeds=(0,))
+    evidence = agents.run_catch(budget)
+    evidence["returns"]["dqn"] = [evidence["references"]["best_memoryless"]]
+    assert not agents.catch_verdict(evidence).holds, evidence["returns"]
 
 
 @pytest.mark.slow

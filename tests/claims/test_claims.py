@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from stateful_rl.claims import CLAIMS, gradients, recall_race, tracking
+from stateful_rl.claims import CLAIMS, gradients, hmm_rnn, recall_race, tracking
 from stateful_rl.encoders import ElmanEncoder
 
 QUICK = [n for n in CLAIMS if n != 8]
@@ -108,6 +108,45 @@ def test_claim1_verdict_takes_references() -> None:
     assert not tracking.verdict(evidence, memoryless_mse=0.3).holds  # a better memoryless ref
     numbers = tracking.verdict(evidence, bayes_mse=0.02).numbers
     assert numbers["ratio_to_bayes"]["LSTM"] == pytest.approx(5.0)
+
+
+def hmm_evidence(distance: float, r2: float, decoded_return: float) -> dict:
+    """Synthetic claim-12 evidence: best memoryless −0.5, Bayes 1."""
+    returns = {"best_memoryless": -0.5, "bayes": 1.0, "greedy_decoded_gru": decoded_return}
+    return {
+        "max_abs_difference": distance,
+        "decoder_r2": {32: 0.5, 64: r2},
+        "hidden_size": 64,
+        "returns": returns,
+    }
+
+
+def test_claim12_verdict_logic() -> None:
+    verdict = hmm_rnn.verdict(hmm_evidence(0.0, 0.95, 0.9))
+    assert verdict.holds  # the width-32 GRU's R² is reported, not judged
+    assert verdict.numbers["decoded_policy_memory_score"] == pytest.approx(1.4 / 1.5)
+    assert not hmm_rnn.verdict(hmm_evidence(1e-9, 0.95, 1.0)).holds  # not exact
+    assert not hmm_rnn.verdict(hmm_evidence(0.0, 0.85, 1.0)).holds  # not decodable
+    assert not hmm_rnn.verdict(hmm_evidence(0.0, 0.95, 0.8)).holds  # score 0.87 < 0.9
+
+
+def test_claim12_rnn_is_the_filter_under_any_actions() -> None:
+    """The constructed RNN against the exact filter on episodes of other seeds (both float64:
+    on catch the beliefs are ratios of small integers, so they agree to the last bit)."""
+    model = hmm_rnn.CatchModel(hmm_rnn.TASK)
+    obs, states = hmm_rnn.catch_episodes(64, seed=123)
+    beliefs = hmm_rnn.rnn_beliefs(model, obs)
+    np.testing.assert_allclose(beliefs, hmm_rnn.exact_beliefs(model, obs), rtol=0, atol=1e-12)
+    # the true state always keeps belief mass, and from row 1 on it holds all of it
+    held = np.take_along_axis(beliefs, states[..., None], axis=-1)[..., 0]
+    assert (held[0] > 0).all() and (held[1:] == 1.0).all()
+
+
+@pytest.mark.slow
+def test_claim12_holds_at_full_budget() -> None:
+    """The report's budget: three GRU widths of 1 500 updates, 1 000 held-out episodes."""
+    verdict = hmm_rnn.verdict(hmm_rnn.run(hmm_rnn.Budget()))
+    assert verdict.holds, verdict
 
 
 @pytest.fixture(autouse=True)
