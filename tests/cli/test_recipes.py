@@ -4,18 +4,8 @@ run in subprocesses because nothing in the tests imports them)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from helpers import cli
-
-
-def printed(args: list[str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", *args], capture_output=True, text=True, check=True, timeout=300
-    )
-    return done.stdout
+from helpers import cli, run_module
 
 
 @pytest.mark.parametrize(
@@ -45,4 +35,6 @@ def test_benchmark_and_command_line_build_the_same_config(bench, train):
     done = cli("train", *train, "--print-config")
     assert done.returncode == 0, done.stderr
     assert "hyperparams:" in done.stdout
-    assert printed(bench) == done.stdout
+    printed = run_module(*bench)
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == done.stdout
