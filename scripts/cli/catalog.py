@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
 from rich.console import Console
@@ -30,8 +32,19 @@ def env_rows() -> list[tuple[str, str, str, str, str]]:
     """(id, observation space, action space, which agents, description) of every
     ``stateful_rl/`` id with its default arguments."""
     rows = []
-    for env_id in sorted(k for k in gym.registry if k.startswith(f"{NAMESPACE}/")):
-        env = gym.make(env_id)
+    ids = sorted(k for k in gym.registry if k.startswith(f"{NAMESPACE}/"))
+    latest: dict[str, int] = {}
+    for env_id in ids:
+        spec = gym.spec(env_id)
+        latest[spec.name] = max(latest.get(spec.name, -1), spec.version or 0)
+    for env_id in ids:
+        spec = gym.spec(env_id)
+        with warnings.catch_warnings():  # older versions are listed on purpose, and marked
+            warnings.simplefilter("ignore", DeprecationWarning)
+            env = gym.make(env_id)
+        description = describe_env(env_id)
+        if (spec.version or 0) < latest[spec.name]:
+            description = f"(kept for reproducibility; latest: v{latest[spec.name]}) {description}"
         discrete = isinstance(env.action_space, gym.spaces.Discrete)
         agents = "all" if discrete else "none as is (continuous actions)"
         if not discrete and "control" in getattr(env.unwrapped, "__dict__", {}):
@@ -42,7 +55,7 @@ def env_rows() -> list[tuple[str, str, str, str, str]]:
                 str(env.observation_space),
                 str(env.action_space),
                 agents,
-                describe_env(env_id),
+                description,
             )
         )
         env.close()
