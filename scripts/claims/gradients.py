@@ -12,6 +12,7 @@ the input scale. Clipping is then tried where gradients do explode.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,36 +244,35 @@ def _singular_normalised(patcher: Patcher) -> None:
     )
 
 
-def _state_detached(patcher: Patcher) -> None:
-    """BPTT cut: the Elman state is detached before every call."""
+def _patch_elman_forward(
+    patcher: Patcher, change: Callable[[ElmanEncoder, tuple[torch.Tensor, ...]], tuple]
+) -> None:
+    """``ElmanEncoder.forward`` that first calls ``change(encoder, state)`` and runs on the
+    state it returns."""
+    original = ElmanEncoder.forward
 
     def forward(
-        self: ElmanEncoder,
-        x: torch.Tensor,
-        state: tuple[torch.Tensor, ...],
-        starts: torch.Tensor,
-        original: Any = ElmanEncoder.forward,
+        self: ElmanEncoder, x: torch.Tensor, state: tuple[torch.Tensor, ...], starts: torch.Tensor
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        return original(self, x, tuple(s.detach() for s in state), starts)
+        return original(self, x, change(self, state), starts)
 
     patcher.setattr(ElmanEncoder, "forward", forward)
+
+
+def _state_detached(patcher: Patcher) -> None:
+    """BPTT cut: the Elman state is detached before every call."""
+    _patch_elman_forward(patcher, lambda encoder, state: tuple(s.detach() for s in state))
 
 
 def _tanh_without_saturation(patcher: Patcher) -> None:
     """``tanh`` that never saturates: σ = identity on the Elman step (fused path off)."""
     patcher.setattr(elman, "_ACTIVATIONS", {**elman._ACTIVATIONS, "tanh": lambda r: r})
 
-    def forward(
-        self: ElmanEncoder,
-        x: torch.Tensor,
-        state: tuple[torch.Tensor, ...],
-        starts: torch.Tensor,
-        original: Any = ElmanEncoder.forward,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        self.fused = False  # the fused kernel has its own tanh
-        return original(self, x, state, starts)
+    def unfused(encoder: ElmanEncoder, state: tuple[torch.Tensor, ...]) -> tuple:
+        encoder.fused = False  # the fused kernel has its own tanh
+        return state
 
-    patcher.setattr(ElmanEncoder, "forward", forward)
+    _patch_elman_forward(patcher, unfused)
 
 
 def _no_clipping(patcher: Patcher) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -17,32 +15,7 @@ from stateful_rl.agents import DQN, RecurrentDQN
 from stateful_rl.agents import replay as replay_module
 from stateful_rl.cli import evaluate as evaluate_module
 from stateful_rl.cli import main
-from stateful_rl.cli.config import resolve_config
 from stateful_rl.cli.run_dir import RunDirectory
-from stateful_rl.cli.training import train
-
-TINY = {
-    "steps": 300,
-    "checkpoint_freq": 100,
-    "log_interval": 100,
-    "eval_episodes": 2,
-    "device": "cpu",
-    "hyperparams": {"eval_freq": 100, "n_eval_episodes": 2, "learning_starts": 50},
-}
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("trained") / "run"
-    config = resolve_config(overrides=TINY, flags={"env": "CartPole-v1", "agent": "dqn"})
-    train(config, root, progress_bar=False)
-    return root
-
-
-@pytest.fixture
-def run(trained_run, tmp_path) -> RunDirectory:
-    shutil.copytree(trained_run, tmp_path / "run")
-    return RunDirectory(tmp_path / "run")
 
 
 # ------------------------------------------------------------------ agents

@@ -18,17 +18,8 @@ from helpers import cli
 import stateful_rl.envs  # noqa: F401
 from stateful_rl.agents import DQN
 from stateful_rl.cli import main
-from stateful_rl.cli.config import resolve_config
 from stateful_rl.cli.run_dir import RunDirectory
 from stateful_rl.envs.classic import CLASSIC_MEMORY_ENVS
-
-TINY = {
-    "steps": 300,
-    "checkpoint_freq": 100,
-    "eval_episodes": 2,
-    "device": "cpu",
-    "hyperparams": {"eval_freq": 100, "n_eval_episodes": 2, "learning_starts": 50},
-}
 
 
 class Payload:
@@ -46,26 +37,6 @@ def marker(tmp_path) -> Path:
     path = tmp_path / "marker"
     yield path
     assert not path.exists(), "a payload ran"
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
-    """A finished DQN CartPole run to tamper with (copied per test)."""
-    root = tmp_path_factory.mktemp("trained") / "run"
-    config = resolve_config(overrides=TINY, flags={"env": "CartPole-v1", "agent": "dqn"})
-    from stateful_rl.cli.training import train
-
-    train(config, root, progress_bar=False)
-    return root
-
-
-@pytest.fixture
-def run(trained_run, tmp_path) -> RunDirectory:
-    import shutil
-
-    copy = tmp_path / "run"
-    shutil.copytree(trained_run, copy)
-    return RunDirectory(copy)
 
 
 @pytest.mark.parametrize("name", list(CLASSIC_MEMORY_ENVS))
