@@ -233,8 +233,9 @@ def print_table(results: Path) -> None:
         r = json.loads(line)
         rows[r["env"], r["method"]].append(r)
     print("| env | method | seeds | kept ≥ threshold on 100 fresh episodes | kept returns | "
-          "CPU s to first evaluation ≥ threshold: median [95 % interval] | per seed |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+          "CPU s to first evaluation ≥ threshold: median [95 % interval] | per seed | "
+          "CPU s of the whole run (median) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for (env_id, method), rs in sorted(rows.items()):
         rs.sort(key=lambda r: r["seed"])
         solved = sum(r["kept"] >= r["threshold"] for r in rs)
@@ -242,8 +243,9 @@ def print_table(results: Path) -> None:
         median, low, high = median_interval(times)
         per_seed = ", ".join("–" if t == np.inf else f"{t:.0f}" for t in times)
         kept = ", ".join(f"{r['kept']:.4g}" for r in rs)
+        total = float(np.median([r["cpu_total"] for r in rs]))
         print(f"| {env_id} | {method} | {len(rs)} | {solved}/{len(rs)} | {kept} | "
-              f"{median:.0f} [{low:.0f}, {high:.0f}] | {per_seed} |")  # fmt: skip
+              f"{median:.0f} [{low:.0f}, {high:.0f}] | {per_seed} | {total:.0f} |")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
