@@ -24,9 +24,12 @@ from stateful_rl.claims.cue_task import CueModel, train_cue_classifier
 NUMBER = 5
 TITLE = "The LSTM learns long cue-recall lags in fewer updates than the Elman RNN"
 CLAIM = (
-    "Raced to 95% recall accuracy with the same tuning effort, the LSTM needs fewer updates "
-    "than the best-initialised Elman RNN once the lag between cue and answer is long; the "
-    "Elman RNN learns slower, it does not fail outright within the measured lags."
+    "Raced to 95% recall accuracy with the same tuning effort, the LSTM (chrono init) needs "
+    "fewer updates than the best-initialised Elman RNN at lags of 50 and 100 steps, but not "
+    "at 200, where an Elman RNN initialised near the edge of stability is as fast; the Elman "
+    "RNN never fails outright within the measured lags, while the GRU at torch's default "
+    "init misses the longest ones. The lecture's 'the LSTM learns long gaps, the RNN does "
+    "not' holds only as a difference in speed, over part of the range."
 )
 MODELS = {
     "Elman (eigen, |λ| 0.95)": CueModel("elman", {"init": "eigen", "leading_eigenvalue": 0.95}),

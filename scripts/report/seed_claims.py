@@ -1089,9 +1089,7 @@ def run_claims(
     figures = docs / "figures" if figures is None else figures
     saved_runs = REPO_DOCS / "saved_runs" if saved_runs is None else saved_runs
     store = docs / "seed_claims.json"
-    sections: dict[int, Section] = {}
-    if store.exists():
-        sections = {int(k): Section(**v) for k, v in json.loads(store.read_text()).items()}
+    sections = stored_sections(store)
     for n in claims:
         sections[n] = section_for(n, quick, figures, saved_runs, breaks)
         s = sections[n]
@@ -1104,9 +1102,30 @@ def run_claims(
         write_atomic(
             store, json.dumps({k: asdict(v) for k, v in sections.items()}, indent=1).encode()
         )
+    write_report(sections, docs, figures)
+    return sections
+
+
+def stored_sections(store: Path) -> dict[int, Section]:
+    """The sections kept in ``store`` (``seed_claims.json``), by claim number; none if absent."""
+    if not store.exists():
+        return {}
+    return {int(k): Section(**v) for k, v in json.loads(store.read_text()).items()}
+
+
+def write_report(sections: dict[int, Section], docs: Path, figures: Path) -> None:
+    """Write ``<docs>/seed_claims.md`` with figure links relative to ``docs``."""
     link = Path(os.path.relpath(figures.resolve(), docs.resolve())).as_posix()
     write_atomic(docs / "seed_claims.md", render(sections, link).encode())
-    return sections
+
+
+def render_stored(docs: Path, figures: Path | None = None) -> None:
+    """Rewrite the report from ``<docs>/seed_claims.json`` with each claim module's current
+    title and claim text (wording changes need no rerun; numbers and verdicts stay stored)."""
+    sections = stored_sections(docs / "seed_claims.json")
+    for n, s in sections.items():
+        s.title, s.claim = CLAIMS[n].TITLE, CLAIMS[n].CLAIM
+    write_report(sections, docs, docs / "figures" if figures is None else figures)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -1122,11 +1141,20 @@ def main(argv: list[str] | None = None) -> None:
         help="saved agent runs read by claims 6 and 8",
     )
     parser.add_argument("--no-breaks", action="store_true", help="skip the break checks")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the report from the stored sections with the claims' current texts "
+        "(runs nothing)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    run_claims(
-        args.claims, args.quick, args.docs, args.figures, args.saved_runs, not args.no_breaks
-    )
+    if args.render_only:
+        render_stored(args.docs, args.figures)
+    else:
+        run_claims(
+            args.claims, args.quick, args.docs, args.figures, args.saved_runs, not args.no_breaks
+        )
     print(f"wrote {args.docs / 'seed_claims.md'}")
 
 

@@ -4,12 +4,18 @@ breaks (applied with monkeypatch) makes the same check fail. Claim 8 needs agent
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from stateful_rl.claims import CLAIMS, gradients, hmm_rnn, recall_race, tracking
 from stateful_rl.encoders import ElmanEncoder
+from helpers import run_module
+
+REPO = Path(__file__).resolve().parents[2]
 
 QUICK = [n for n in CLAIMS if n != 8]
 BREAKS = [(n, i) for n in QUICK for i in range(len(CLAIMS[n].BREAKS))]
@@ -155,3 +161,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def test_report_renders_stored_sections_with_current_texts(tmp_path) -> None:
+    """``--render-only`` rewrites the report from the stored sections without running a
+    claim, taking each claim's text from its module (a stale stored text is replaced)."""
+    stored = json.loads((REPO / "docs" / "seed_claims.json").read_text())
+    stored["5"]["claim"] = "stale wording"
+    (tmp_path / "seed_claims.json").write_text(json.dumps(stored))
+    done = run_module("stateful_rl.report.seed_claims", "--render-only", "--docs", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "seed_claims.md").read_text()
+    assert recall_race.CLAIM in report and "stale wording" not in report
+    assert f"## 5. {recall_race.TITLE}" in report and "figures/claim5_recall.png" in report
