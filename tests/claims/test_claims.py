@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_module
 
 from stateful_rl.claims import CLAIMS, gradients, hmm_rnn, recall_race, tracking
 from stateful_rl.encoders import ElmanEncoder
-from helpers import run_module
 
 REPO = Path(__file__).resolve().parents[2]
 
