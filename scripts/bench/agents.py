@@ -23,6 +23,7 @@ import math
 import os
 import time
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ ZOO_CARTPOLE: dict[str, Any] = {
     "exploration_final_eps": 0.04,
     "net_arch": (256, 256),
 }
+NOVEL = "stateful_rl/CartPoleNoVel-v0"
 RECURRENT_NOVEL: dict[str, Any] = {"encoder_kwargs": {"hidden_size": 128}}
 NOVEL_SCHEDULE = {"train_freq": 8, "exploration_fraction": 0.05}
 
@@ -129,14 +131,19 @@ def markdown_row(cells: list[Any], header: bool = False) -> None:
 
 
 def print_table(results_path: Path) -> None:
-    """Markdown table: per experiment, env steps and overrides, kept/final per seed and how
-    many reach 475 (CartPole)."""
+    """Markdown table: per experiment, env steps and overrides, kept/final per seed, how many
+    reach 475 (CartPole) and on the memory tasks the memory score and how far the kept model
+    got from random to the best memoryless policy; then each memory task's references."""
     rows = defaultdict(list)
+    references: dict[str, dict[str, float]] = {}
     for line in results_path.read_text().splitlines():
         r = json.loads(line)
         rows[r["experiment"], r["steps"], json.dumps(r.get("overrides", {}))].append(r)
+        if "references" in r:
+            references[r["env"]] = r["references"]
     markdown_row(["experiment", "steps", "overrides", "seeds", "kept (100 ep.)", "final (100 ep.)",
-                  "kept ≥ 475", "final ≥ 475", "memory score kept / final", "CPU s"],
+                  "kept ≥ 475", "final ≥ 475", "memory score kept / final",
+                  "feed-forward kept: % of the way random → best memoryless", "CPU s"],
                  header=True)  # fmt: skip
     for (name, steps, overrides), rs in rows.items():
         kept = " ".join(f"{r['kept']:.3g}" for r in rs)
@@ -149,9 +156,20 @@ def print_table(results_path: Path) -> None:
             for r in rs
             if "memory_score_kept" in r
         )
+        way = " ".join(
+            f"{memory_score(r['kept'], ref['random'], ref['best_memoryless']):.0%}"
+            for r in rs
+            if (ref := r.get("references")) and EXPERIMENTS[name][0] == "dqn"
+        )
         cpu = " ".join(f"{r['cpu_s']:.0f}" for r in rs if "cpu_s" in r)
         overrides = "" if overrides == "{}" else overrides
-        markdown_row([name, steps, overrides, len(rs), kept, final, n_kept, n_final, mem, cpu])
+        markdown_row([name, steps, overrides, len(rs), kept, final, n_kept, n_final, mem, way, cpu])
+    if references:
+        print("\nReference policies on the same 100 fresh episodes (memory score 0 = best "
+              "memoryless, 1 = Bayes):\n")  # fmt: skip
+        markdown_row(["env", "random", "best memoryless", "Bayes"], header=True)
+        for env, ref in references.items():
+            markdown_row([env, *(f"{ref[p]:.4g}" for p in ("random", "best_memoryless", "bayes"))])
 
 
 def _timed(make: Any, steps: int) -> tuple[float, float, int]:
@@ -164,6 +182,44 @@ def _timed(make: Any, steps: int) -> tuple[float, float, int]:
     return model.num_timesteps / wall, model.num_timesteps / cpu, getattr(model, "_n_updates", -1)
 
 
+def novel_recurrent_dqn(**kwargs: Any) -> Any:
+    """RecurrentDQN (LSTM 128) on 8 synchronous CartPoleNoVel-v0 envs, seed 0, CPU."""
+    from stateful_rl.agents import RecurrentDQN
+
+    env = gym.make_vec(NOVEL, 8, vectorization_mode="sync")
+    return RecurrentDQN(env, seed=0, device="cpu", **RECURRENT_NOVEL, **kwargs)
+
+
+def print_threads_table(
+    repeats: int, dqn_steps: int = 20_480, recurrent_steps: int = 10_000
+) -> None:
+    """Wall-clock steps/s of the same training at one torch thread (the agents' default) and
+    at one per core (torch's own default), interleaved, best of ``repeats``: what the default
+    buys on this machine at its current load (printed)."""
+    from stateful_rl.agents import DQN
+
+    cores = os.cpu_count() or 1
+    cases = [
+        ("DQN, rl-zoo CartPole settings", dqn_steps,
+         lambda t: DQN("CartPole-v1", seed=0, device="cpu", threads=t, **ZOO_CARTPOLE)),
+        ("RecurrentDQN LSTM 128, 8 envs, CartPoleNoVel-v0, update every 8 env steps",
+         recurrent_steps, lambda t: novel_recurrent_dqn(threads=t, **NOVEL_SCHEDULE)),
+    ]  # fmt: skip
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"best of {repeats}, thread counts interleaved; {cores} cores; load average at start "
+          f"{load}")  # fmt: skip
+    markdown_row(["case", "steps", "torch threads", "steps/s (wall / CPU)",
+                  f"1 thread ÷ {cores} threads (wall)"], header=True)  # fmt: skip
+    for name, steps, make in cases:
+        if steps == 0:
+            continue
+        runs = [[_timed(partial(make, t), steps) for t in (1, cores)] for _ in range(repeats)]
+        one, many = ([max(r[side][k] for r in runs) for k in range(2)] for side in (0, 1))
+        for t, (wall, cpu) in ((1, one), (cores, many)):
+            ratio = f"{one[0] / many[0]:.2f}x" if t == cores else ""
+            markdown_row([name, steps, t, f"{wall:.0f} / {cpu:.0f}", ratio])
+
+
 def print_speed_table(repeats: int, dqn_steps: int = 20_480, recurrent_steps: int = 10_000) -> None:
     """Steps/s of ours and the SB3 peers, same process, interleaved, torch 1 thread.
 
@@ -173,18 +229,13 @@ def print_speed_table(repeats: int, dqn_steps: int = 20_480, recurrent_steps: in
     from stable_baselines3 import DQN as SB3DQN
     from stable_baselines3.common.env_util import make_vec_env
 
-    from stateful_rl.agents import DQN, RecurrentDQN
+    from stateful_rl.agents import DQN
 
     zoo_sb3 = {k: v for k, v in ZOO_CARTPOLE.items() if k != "net_arch"}
     zoo_sb3["policy_kwargs"] = {"net_arch": list(ZOO_CARTPOLE["net_arch"])}
-    novel = "stateful_rl/CartPoleNoVel-v0"
-
-    def recurrent_dqn(**schedule: Any) -> RecurrentDQN:
-        env = gym.make_vec(novel, 8, vectorization_mode="sync")
-        return RecurrentDQN(env, seed=0, device="cpu", **RECURRENT_NOVEL, **schedule)
 
     def recurrent_ppo() -> RecurrentPPO:
-        return RecurrentPPO("MlpLstmPolicy", make_vec_env(novel, 8, seed=0), seed=0, device="cpu")
+        return RecurrentPPO("MlpLstmPolicy", make_vec_env(NOVEL, 8, seed=0), seed=0, device="cpu")
 
     cases = [
         ("DQN, rl-zoo CartPole settings", dqn_steps,
@@ -194,9 +245,9 @@ def print_speed_table(repeats: int, dqn_steps: int = 20_480, recurrent_steps: in
          lambda: DQN("CartPole-v1", seed=0, device="cpu"),
          lambda: SB3DQN("MlpPolicy", "CartPole-v1", seed=0, device="cpu")),
         ("RecurrentDQN LSTM 128 vs RecurrentPPO (8 envs)", recurrent_steps,
-         recurrent_dqn, recurrent_ppo),
+         novel_recurrent_dqn, recurrent_ppo),
         ("same, rdqn-lstm-novel's learning schedule (update every 8 env steps)", recurrent_steps,
-         lambda: recurrent_dqn(**NOVEL_SCHEDULE), recurrent_ppo),
+         lambda: novel_recurrent_dqn(**NOVEL_SCHEDULE), recurrent_ppo),
     ]  # fmt: skip
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"best of {repeats}, ours and peer interleaved; CPU = process time (robust to other "
@@ -308,6 +359,12 @@ def main() -> None:
     speed.add_argument("--repeats", type=int, default=3)
     speed.add_argument("--dqn-steps", type=int, default=20_480, help="0: skip the DQN cases")
     speed.add_argument("--recurrent-steps", type=int, default=10_000, help="0: skip")
+    threads = sub.add_parser(
+        "threads", help="one torch thread (the agents' default) against one per core"
+    )
+    threads.add_argument("--repeats", type=int, default=2)
+    threads.add_argument("--dqn-steps", type=int, default=20_480, help="0: skip the DQN case")
+    threads.add_argument("--recurrent-steps", type=int, default=10_000, help="0: skip")
     seeds = sub.add_parser(
         "seeds", help="seeds trained together against the same seeds one after another"
     )
@@ -336,6 +393,9 @@ def main() -> None:
     elif args.command == "seeds":
         with recorded(args.results_md, "agents-seeds", "Agents: seeds trained together"):
             print_seed_batch_table(args.repeats, args.n_seeds, args.dqn_steps, args.nfq_steps)
+    elif args.command == "threads":
+        with recorded(args.results_md, "agents-threads", "Agents: torch threads"):
+            print_threads_table(args.repeats, args.dqn_steps, args.recurrent_steps)
     else:
         with recorded(args.results_md, "agents-speed", "Agents: speed against SB3"):
             print_speed_table(args.repeats, args.dqn_steps, args.recurrent_steps)
