@@ -37,6 +37,20 @@ from stateful_rl.encoders.fused_rnn import rnn_layer
 ResetMode = Literal["auto", "saturate", "split", "loop"]
 
 
+@torch.no_grad()
+def chrono_init(lstm: nn.LSTM, max_lag: int, generator: torch.Generator | None = None) -> None:
+    """Chrono initialisation (Tallec & Ollivier, ICLR 2018): forget-gate bias
+    ``log U(1, max_lag − 1)``, input-gate bias its negative, so that the cell's memory
+    spans time scales up to ``max_lag`` steps from the start of training."""
+    hidden = lstm.hidden_size
+    for layer in range(lstm.num_layers):
+        spans = torch.empty(hidden).uniform_(1.0, max(max_lag - 1.0, 2.0), generator=generator)
+        forget = torch.log(spans)
+        bias_ih, bias_hh = getattr(lstm, f"bias_ih_l{layer}"), getattr(lstm, f"bias_hh_l{layer}")
+        bias_ih[:hidden], bias_ih[hidden : 2 * hidden] = -forget, forget
+        bias_hh[: 2 * hidden] = 0.0
+
+
 class _FusedRecurrentEncoder(StateEncoder):
     """Shared body of :class:`LSTMEncoder` and :class:`GRUEncoder`.
 
@@ -81,9 +95,9 @@ class _FusedRecurrentEncoder(StateEncoder):
         bound = 1.0 / math.sqrt(self.features_dim)
         for weight in self.rnn.parameters():
             weight.uniform_(-bound, bound, generator=generator)
-        self._init_biases()
+        self._init_biases(generator)
 
-    def _init_biases(self) -> None:
+    def _init_biases(self, generator: torch.Generator | None) -> None:
         """Hook for gate-bias initialisation after the uniform draw (none: torch's)."""
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
@@ -172,15 +186,37 @@ class LSTMEncoder(_FusedRecurrentEncoder):
             per layer, resets by saturated gates), ``"split"`` (one fused call per
             reset-free segment), ``"loop"`` (one call per step, the reference) or
             ``"auto"``: saturate on CPU, split elsewhere (see the module docstring).
+        chrono_max_lag: if given (≥ 2 steps), gate biases by :func:`chrono_init` for
+            dependencies up to this many steps; otherwise forget-gate bias 1.
     """
 
     rnn_class = nn.LSTM
     num_states = 2
 
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        reset_mode: ResetMode = "auto",
+        chrono_max_lag: int | None = None,
+    ) -> None:
+        if chrono_max_lag is not None and (
+            isinstance(chrono_max_lag, bool) or not isinstance(chrono_max_lag, int)
+            or chrono_max_lag < 2
+        ):  # fmt: skip
+            raise ValueError(f"chrono_max_lag must be None or an int >= 2, got {chrono_max_lag!r}")
+        self.chrono_max_lag = chrono_max_lag
+        super().__init__(input_dim, hidden_size, num_layers, reset_mode)
+
     @torch.no_grad()
-    def _init_biases(self) -> None:
-        """Forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015): with torch's
-        default (≈ 0) the forget gate starts near 0.5 and gradients vanish as 0.5^lag."""
+    def _init_biases(self, generator: torch.Generator | None) -> None:
+        """Chrono biases if ``chrono_max_lag`` is set, else forget-gate bias 1 (Gers et al.
+        2000; Jozefowicz et al. 2015): with torch's default (≈ 0) the forget gate starts
+        near 0.5 and gradients vanish as 0.5^lag."""
+        if self.chrono_max_lag is not None:
+            chrono_init(self.rnn, self.chrono_max_lag, generator)
+            return
         hidden = self.features_dim
         for layer in range(self.num_layers):
             getattr(self.rnn, f"bias_ih_l{layer}")[hidden : 2 * hidden] = 1.0

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from stateful_rl.encoders import StateEncoder, make_encoder
+from stateful_rl.encoders.recurrent import chrono_init
 
 VALIDATION_SEED = 10**6  # fresh sequences for the accuracy: seed + this offset
 
@@ -31,20 +32,6 @@ def cue_batch(
     x[when, torch.arange(batch), 0] = y.float() * 2 - 1
     x[..., 1] = torch.randn(steps, batch, generator=generator)
     return x, y, when
-
-
-@torch.no_grad()
-def chrono_init(lstm: nn.LSTM, max_lag: int, generator: torch.Generator | None = None) -> None:
-    """Chrono initialisation (Tallec & Ollivier, ICLR 2018): forget-gate bias
-    ``log U(1, max_lag − 1)``, input-gate bias its negative, so that the cell's memory
-    spans time scales up to ``max_lag`` steps from the start of training."""
-    hidden = lstm.hidden_size
-    for layer in range(lstm.num_layers):
-        spans = torch.empty(hidden).uniform_(1.0, max(max_lag - 1.0, 2.0), generator=generator)
-        forget = torch.log(spans)
-        bias_ih, bias_hh = getattr(lstm, f"bias_ih_l{layer}"), getattr(lstm, f"bias_hh_l{layer}")
-        bias_ih[:hidden], bias_ih[hidden : 2 * hidden] = -forget, forget
-        bias_hh[: 2 * hidden] = 0.0
 
 
 @dataclass(frozen=True)

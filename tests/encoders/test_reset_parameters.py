@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -98,6 +100,31 @@ def test_lstm_reset_restores_forget_gate_bias_and_torch_init(num_layers: int) ->
             assert torch.equal(forget, torch.full_like(forget, 1.0 if "_ih_" in name else 0.0))
             ours, value = torch.cat([ours[:6], ours[12:]]), torch.cat([value[:6], value[12:]])
         torch.testing.assert_close(ours, value, rtol=0, atol=0)
+
+
+def test_lstm_chrono_biases_span_the_lags_and_reset_alike() -> None:
+    """``chrono_max_lag=T``: forget-gate bias log U(1, T − 1) in every layer, input-gate bias
+    its negative, hidden-side biases of both 0; a reset under the same seed draws the same
+    biases; bad lags are refused."""
+    max_lag = 40
+    torch.manual_seed(5)
+    encoder = LSTMEncoder(F, 64, num_layers=2, chrono_max_lag=max_lag)
+    built = weights(encoder)
+    for layer in range(2):
+        bias_ih = getattr(encoder.rnn, f"bias_ih_l{layer}")
+        bias_hh = getattr(encoder.rnn, f"bias_hh_l{layer}")
+        forget, input_gate = bias_ih[64:128], bias_ih[:64]
+        assert forget.min() >= 0 and forget.max() <= math.log(max_lag - 1)
+        assert forget.max() > math.log(max_lag / 2)  # spans long memories, not bias 1
+        torch.testing.assert_close(input_gate, -forget, rtol=0, atol=0)
+        assert torch.equal(bias_hh[:128], torch.zeros(128))
+    perturb(encoder)
+    torch.manual_seed(5)
+    encoder.reset_parameters()
+    assert_same_weights(built, weights(encoder))
+    for bad in (1, 2.5, True):
+        with pytest.raises(ValueError, match="chrono_max_lag"):
+            LSTMEncoder(F, 4, chrono_max_lag=bad)
 
 
 @pytest.mark.parametrize("init", ["eigen", "orthogonal"])
