@@ -215,6 +215,7 @@ class LSTMEncoder(_FusedRecurrentEncoder):
         2000; Jozefowicz et al. 2015): with torch's default (≈ 0) the forget gate starts
         near 0.5 and gradients vanish as 0.5^lag."""
         if self.chrono_max_lag is not None:
+            assert isinstance(self.rnn, nn.LSTM)  # rnn_class, for the type checker
             chrono_init(self.rnn, self.chrono_max_lag, generator)
             return
         hidden = self.features_dim
