@@ -163,10 +163,12 @@ def print_table(results_path: Path) -> None:
         )
         cpu = " ".join(f"{r['cpu_s']:.0f}" for r in rs if "cpu_s" in r)
         overrides = "" if overrides == "{}" else overrides
-        markdown_row([name, steps, overrides, len(rs), kept, final, n_kept, n_final, mem, way, cpu])
+        seeds = f"{len(rs)} (" + ", ".join(str(r["seed"]) for r in rs) + ")"
+        markdown_row([name, steps, overrides, seeds, kept, final, n_kept, n_final, mem, way, cpu])
     if references:
         print("\nReference policies on the same 100 fresh episodes (memory score 0 = best "
-              "memoryless, 1 = Bayes):\n")  # fmt: skip
+              "memoryless, 1 = Bayes; the Bayes reference is the exact filter on catch, a "
+              "particle filter on tracking: see the memory-gap section):\n")  # fmt: skip
         markdown_row(["env", "random", "best memoryless", "Bayes"], header=True)
         for env, ref in references.items():
             markdown_row([env, *(f"{ref[p]:.4g}" for p in ("random", "best_memoryless", "bayes"))])
