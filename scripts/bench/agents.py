@@ -141,6 +141,9 @@ def print_table(results_path: Path) -> None:
         rows[r["experiment"], r["steps"], json.dumps(r.get("overrides", {}))].append(r)
         if "references" in r:
             references[r["env"]] = r["references"]
+    print("Each row: `python -m stateful_rl.bench.agents learn EXPERIMENT --seeds ...` (with "
+          "`--steps` and `--set KEY=VALUE` where the row shows them), the command line's preset "
+          "for that env and agent, scored on 100 fresh episodes.\n")  # fmt: skip
     markdown_row(["experiment", "steps", "overrides", "seeds", "kept (100 ep.)", "final (100 ep.)",
                   "kept ≥ 475", "final ≥ 475", "memory score kept / final",
                   "feed-forward kept: % of the way random → best memoryless", "CPU s"],
