@@ -10,9 +10,10 @@ Each learning experiment is an (agent, env) preset of the command line, built ex
 most an encoder choice), so the benchmark and the CLI run the same recipe. Each run
 evaluates the kept model (best periodic evaluation) and the final policy on 100 fresh
 episodes (seeds never used in training or periodic evaluation) and appends one JSON line
-to ``--results`` (default ``runs/bench_agents.jsonl``). On the memory tasks the reference
-policies play the same 100 seeds; the memory score is ``(R - R_best_memoryless) /
-(R_bayes - R_best_memoryless)``. Run with ``torch`` at 1 thread (set here).
+to ``--results`` (default ``docs/data/agents.jsonl``, kept in the repository with the table
+it renders). On the memory tasks the reference policies play the same 100 seeds; the memory
+score is ``(R - R_best_memoryless) / (R_bayes - R_best_memoryless)``. Run with ``torch`` at 1
+thread (set here).
 """
 
 from __future__ import annotations
@@ -377,7 +378,7 @@ def main() -> None:
     seeds.add_argument("--n-seeds", type=int, default=8)
     seeds.add_argument("--dqn-steps", type=int, default=20_480, help="0: skip the DQN case")
     seeds.add_argument("--nfq-steps", type=int, default=3_000, help="0: skip the NFQ case")
-    parser.add_argument("--results", type=Path, default=Path("runs/bench_agents.jsonl"))
+    parser.add_argument("--results", type=Path, default=Path("docs/data/agents.jsonl"))
     add_results_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -15,7 +15,7 @@ are our preset's for the env, used for the peer too.
 
     python -m stateful_rl.bench.race run --method ours --env CartPoleNoVel-v0 --seed 0
     python -m stateful_rl.bench.race all --envs CartPoleNoVel-v0 --seeds 0 1 2 3 4 --jobs 2
-    python -m stateful_rl.bench.race table --results runs/race.jsonl
+    python -m stateful_rl.bench.race table --results docs/data/race.jsonl
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     show = sub.add_parser("print-config", help="our run config for an env and seed (YAML)")
     show.add_argument("--env", required=True, choices=sorted(ENVS))
     show.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--results", type=Path, default=Path("runs/race.jsonl"))
+    parser.add_argument("--results", type=Path, default=Path("docs/data/race.jsonl"))
     add_results_arguments(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
