@@ -163,7 +163,7 @@ def print_table(results_path: Path) -> None:
         way = " ".join(
             f"{memory_score(r['kept'], ref['random'], ref['best_memoryless']):.0%}"
             for r in rs
-            if (ref := r.get("references")) and EXPERIMENTS[name][0] == "dqn"
+            if (ref := r.get("references")) and EXPERIMENTS.get(name, ("",))[0] == "dqn"
         )
         cpu = " ".join(f"{r['cpu_s']:.0f}" for r in rs if "cpu_s" in r)
         overrides = "" if overrides == "{}" else overrides
