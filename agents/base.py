@@ -428,7 +428,9 @@ class BaseAgent(ABC):
 
         ``state`` is what the previous call returned (None at the start);
         ``episode_start[N]`` marks envs whose episode just began (their state is reset).
-        ``deterministic=False`` acts ε-greedily with the current exploration rate.
+        ``deterministic=False`` acts ε-greedily with the current exploration rate. (A DQN
+        with ``policy_temperature > 0`` draws its non-exploring actions from a softmax of
+        its Q-values either way: that policy is stochastic by design.)
         """
         flat, batched = flatten_observations(self.observation_space, observation)
         n = len(flat)

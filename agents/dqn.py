@@ -60,6 +60,11 @@ class DQNConfig(AgentConfig):
     double: Double DQN targets (online arg-max, target evaluation).
     n_step: steps of the n-step return (1: ordinary one-step targets).
     loss: "huber" (smooth L1, as SB3) or "mse".
+    policy_temperature: 0 (default) acts by the arg-max of Q, as DQN; ``τ > 0`` samples each
+        action from ``softmax(Q / τ)`` (``τ`` in return units) wherever the agent does not
+        explore: in training, evaluations and ``predict(deterministic=True)``. Under partial
+        observability the best memoryless policy can be stochastic (Singh, Jaakkola &
+        Jordan 1994), which no arg-max of a feed-forward Q-network can express.
     """
 
     learning_rate: float | str = 1e-4
@@ -79,6 +84,7 @@ class DQNConfig(AgentConfig):
     double: bool = False
     n_step: int = 1
     loss: str = "huber"
+    policy_temperature: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -96,6 +102,10 @@ class DQNConfig(AgentConfig):
             raise ValueError(f"{name}.loss must be 'huber' or 'mse', got {self.loss!r}")
         if self.max_grad_norm <= 0:
             raise ValueError(f"{name}.max_grad_norm must be > 0, got {self.max_grad_norm}")
+        if self.policy_temperature < 0:
+            raise ValueError(
+                f"{name}.policy_temperature must be >= 0, got {self.policy_temperature}"
+            )
         self.learning_rate_at(1.0)  # validates learning_rate
 
     def learning_rate_at(self, progress_remaining: float) -> float:
@@ -198,12 +208,27 @@ class DQN(BaseAgent):
     def _greedy_actions(
         self, obs: torch.Tensor, state: State, episode_start: torch.Tensor | None
     ) -> tuple[torch.Tensor, State]:
-        return self.q_net(obs).argmax(dim=1), state
+        return self._policy_actions(self.q_net(obs)), state
 
     def _greedy_actions_numpy(self, flat: np.ndarray) -> np.ndarray | None:
         if self._numpy_q is None:
             return None
-        return self._numpy_q(self._normalize_numpy(flat)).argmax(axis=1)
+        q = self._numpy_q(self._normalize_numpy(flat))
+        return q.argmax(axis=1) if self.config.policy_temperature == 0 else self._softmax_draw(q)
+
+    def _policy_actions(self, q: torch.Tensor) -> torch.Tensor:
+        """Actions ``[N]`` of the trained policy for Q-values ``q[N, A]``: the arg-max, or
+        a draw from ``softmax(q / policy_temperature)`` (the agent's generator)."""
+        if self.config.policy_temperature == 0:
+            return q.argmax(dim=1)
+        return torch.from_numpy(self._softmax_draw(q.cpu().numpy())).to(q.device)
+
+    def _softmax_draw(self, q: np.ndarray) -> np.ndarray:
+        """One action per row of ``q[N, A]`` with probabilities ``softmax(q / τ)``."""
+        logits = (q - q.max(axis=1, keepdims=True)) / self.config.policy_temperature
+        cumulative = np.exp(logits).cumsum(axis=1)
+        u = self.rng.random((len(q), 1)) * cumulative[:, -1:]
+        return np.minimum((u >= cumulative).sum(axis=1), q.shape[1] - 1)
 
     # ----------------------------------------------------------------- training
     def _after_step(self, before: int) -> None:

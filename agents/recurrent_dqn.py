@@ -161,7 +161,7 @@ class RecurrentDQN(DQN):
     ) -> tuple[torch.Tensor, State]:
         assert state is not None and episode_start is not None  # recurrent: both are given
         q, state = self.policy.step(obs, state, episode_start)
-        return q.argmax(dim=1), state
+        return self._policy_actions(q), state
 
     # ----------------------------------------------------------------- training
     def _train(self, n_updates: int) -> None:

@@ -20,6 +20,12 @@ configurations in the reference table are stored in ``data/reactive_tracking.jso
 configuration is optimised when first asked for (seeded; about a minute) and cached in the
 process. The family is a lower bound on the best memoryless policy: a trained feed-forward
 agent is the other candidate for the zero of the memory score.
+
+``deterministic=True`` replaces the drift's draws by 1/2 (move at full speed where
+``|u| >= 1/2``, else stay): the best *deterministic* member of the family, what an arg-max
+policy can at most do with this structure (while the target is hidden the observation does
+not change unless the tracker moves, so a deterministic reactive policy either stays put or
+moves at full speed).
 """
 
 from __future__ import annotations
@@ -75,10 +81,11 @@ def reactive_actions(
 
 
 def reactive_returns(
-    task: TrackingTask, params: NDArray, episodes: int, seed: int
+    task: TrackingTask, params: NDArray, episodes: int, seed: int, deterministic: bool = False
 ) -> NDArray[np.float64]:
     """``[len(params), episodes]`` returns of each controller on the same seeded episodes
-    (the drift's random numbers are the same for every controller too)."""
+    (the drift's random numbers are the same for every controller too; all 1/2 when
+    ``deterministic``)."""
     params = np.atleast_2d(params)
     count = len(params)
     env = OccludedTrackingVectorEnv(count * episodes, **task_kwargs(task))
@@ -88,7 +95,12 @@ def reactive_returns(
     rng = np.random.default_rng(seed)
     returns = np.zeros(count * episodes)
     for _ in range(env.max_episode_steps):
-        uniform = np.tile(rng.random((episodes, task.dim)), (count, 1))
+        draws = (
+            np.full((episodes, task.dim), 0.5)
+            if deterministic
+            else rng.random((episodes, task.dim))
+        )
+        uniform = np.tile(draws, (count, 1))
         obs, reward, _, _, _ = env.step(reactive_actions(task, per_env, obs, uniform))
         returns += reward
     env.close()
@@ -106,7 +118,10 @@ def task_key(task: TrackingTask) -> str:
 
 
 def optimise_reactive_params(
-    task: TrackingTask, generations: int = GENERATIONS, train_episodes: int = TRAIN_EPISODES
+    task: TrackingTask,
+    generations: int = GENERATIONS,
+    train_episodes: int = TRAIN_EPISODES,
+    deterministic: bool = False,
 ) -> NDArray[np.float64]:
     """CMA-ES optimum ``[1 + KNOTS]`` of the controller family on ``task`` (seeded)."""
     import cma
@@ -121,7 +136,7 @@ def optimise_reactive_params(
     strategy = cma.CMAEvolutionStrategy(initial_params(), SIGMA0, options)
     while not strategy.stop():
         candidates = np.array(strategy.ask())
-        returns = reactive_returns(task, candidates, train_episodes, TRAIN_SEED)
+        returns = reactive_returns(task, candidates, train_episodes, TRAIN_SEED, deterministic)
         strategy.tell(list(candidates), list(-returns.mean(axis=1)))
     return np.asarray(strategy.result.xbest)
 

@@ -161,7 +161,7 @@ def print_table(results_path: Path) -> None:
             if "memory_score_kept" in r
         )
         way = " ".join(
-            f"{memory_score(r['kept'], ref['random'], ref['best_memoryless']):.0%}"
+            f"{memory_score(r['kept'], ref['random'], ref['best_memoryless']):.1%}"
             for r in rs
             if (ref := r.get("references")) and EXPERIMENTS.get(name, ("",))[0] == "dqn"
         )

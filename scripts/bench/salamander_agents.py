@@ -14,7 +14,8 @@ final evaluation (``eval.json``: the kept model and the final one on 100 fresh e
 seeds from ``stateful_rl.cli.evaluate.EVAL_SEED``) is scored against the reference
 policies on the same 100 seeds: memory score ``(R − R_memoryless) / (R_bayes −
 R_memoryless)``, with the dead-reckoning policy as the Bayes reference. One JSON line per
-run goes to ``--results``.
+run goes to ``--results`` (default ``docs/data/salamander_agents.jsonl``, kept in the
+repository with the table it renders; the references' returns are cached next to it).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
 from stateful_rl.cli.evaluate import EVAL_SEED
@@ -159,9 +161,11 @@ def run_result(agent: str, seed: int, run_dir: Path, cpu: float) -> dict[str, An
     """The JSON line of a finished run: kept and final returns, the evaluation curve."""
     evaluation = json.loads((run_dir / "eval.json").read_text())
     curve = np.loadtxt(run_dir / "evaluations.csv", delimiter=",", skiprows=1, ndmin=2)
+    steps = yaml.safe_load((run_dir / "config.yaml").read_text())["steps"]
     return {
-        "agent": agent, "seed": seed, "env": ENV_ID, "steps": evaluation["num_timesteps"],
-        "run_dir": str(run_dir), "kept": evaluation["mean_return"],
+        "agent": agent, "seed": seed, "env": ENV_ID, "steps": steps,
+        "kept_step": evaluation["num_timesteps"], "run_dir": str(run_dir),
+        "kept": evaluation["mean_return"],
         "final": evaluation["final"]["mean_return"], "cpu_s": round(cpu, 1),
         "curve": [[int(s), round(float(m), 3)] for s, m, *_ in curve],
     }  # fmt: skip
@@ -213,13 +217,13 @@ def print_table(results: Path, refs: dict[str, float]) -> None:
     def score(ret: float) -> str:
         return f"{memory_score(ret, refs['memoryless'], refs['dead_reckoning']):.2f}"
 
-    markdown_row(["agent", "seed", "env steps", "kept return", "final return",
+    markdown_row(["agent", "seed", "env steps", "kept at", "kept return", "final return",
                   "memory score kept / final", "CPU s"], header=True)  # fmt: skip
     for agent, rs in load_results(results).items():
         for r in sorted(rs, key=lambda r: r["seed"]):
             scores = f"{score(r['kept'])} / {score(r['final'])}"
-            markdown_row([agent, r["seed"], r["steps"], f"{r['kept']:.2f}", f"{r['final']:.2f}",
-                          scores, f"{r['cpu_s']:.0f}"])  # fmt: skip
+            markdown_row([agent, r["seed"], r["steps"], r["kept_step"], f"{r['kept']:.2f}",
+                          f"{r['final']:.2f}", scores, f"{r['cpu_s']:.0f}"])  # fmt: skip
     print(f"\nreferences on the same {N_FRESH} episodes: "
           + ", ".join(f"{LABELS[k]} {refs[k]:.2f}" for k in POLICIES))  # fmt: skip
 
@@ -244,10 +248,10 @@ def plot_figure(results: Path, refs: dict[str, float], out: Path) -> None:
                     if r is rs[0] else None)  # fmt: skip
         for name in POLICIES:
             ax.axhline(refs[name], color=colors[name], ls="--", lw=1, label=LABELS[name])
-        ax.set_title(f"{agent} ({len(rs)} seeds)")
+        ax.set_title(f"{agent} ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
         ax.set_xlabel("env steps (thousands)")
     axes[0, 0].set_ylabel("mean return")
-    axes[0, -1].legend(fontsize=7, loc="lower right")
+    axes[0, -1].legend(fontsize=7, loc="center right")
     fig.suptitle(f"{ENV_ID.split('/')[1]}, control=cpg_discrete", fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -278,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("table", help="print the stored results")
     fig = sub.add_parser("figure", help="learning curves with the reference levels")
     fig.add_argument("out", type=Path)
-    parser.add_argument("--results", type=Path, default=Path("runs/salamander_agents.jsonl"))
+    parser.add_argument("--results", type=Path, default=Path("docs/data/salamander_agents.jsonl"))
     add_results_arguments(parser)
     args = parser.parse_args(argv)
     if args.command == "references":

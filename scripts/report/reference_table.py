@@ -11,6 +11,7 @@ the filter it uses) and ``oracle`` over the same seeded episodes, and the gap ra
     python -m stateful_rl.report.reference_table --particle-study    # N of the filter
     python -m stateful_rl.report.reference_table --catch-checks      # exact catch values
     python -m stateful_rl.report.reference_table --steering-study    # steering rules
+    python -m stateful_rl.report.reference_table --tracking-checks   # arg-max ceiling
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ from stateful_rl.envs.catch_references import (
     best_reactive_table,
     best_visible_part,
 )
-from stateful_rl.envs.reactive_tracking import store_reactive_params
+from stateful_rl.envs.reactive_tracking import (
+    best_reactive_params,
+    optimise_reactive_params,
+    reactive_returns,
+    store_reactive_params,
+)
 from stateful_rl.envs.reference_policies import POLICIES, episode_returns, gap_ratio
 from stateful_rl.envs.tracking import TrackingTask
 from stateful_rl.report.results import add_results_arguments, write_results
@@ -214,6 +220,28 @@ def catch_checks(restarts: int, generations: int) -> str:
     return "\n".join(lines)
 
 
+def tracking_checks(episodes: int, seed: int) -> str:
+    """The stored (stochastic) reactive controller against the best deterministic member of
+    its family (CMA-ES, drift draws fixed at 1/2) on the same episodes, each as the share
+    of the way from random to the stochastic one: what an arg-max policy can reach."""
+    lines = [
+        "| env | random | best stochastic reactive | best deterministic reactive (CMA-ES) "
+        "| deterministic: share of the way from random |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for v in ("v0", "v1"):
+        env_id = f"stateful_rl/OccludedTracking-{v}"
+        task = task_of(env_id, {})
+        rand = episode_returns(env_id, "random", episodes, seed).mean()
+        stochastic = reactive_returns(task, best_reactive_params(task), episodes, seed).mean()
+        params = optimise_reactive_params(task, deterministic=True)
+        determ = reactive_returns(task, params, episodes, seed, deterministic=True).mean()
+        share = (determ - rand) / (stochastic - rand)
+        lines.append(f"| {env_id.split('/')[1]} | {rand:.2f} | {stochastic:.2f} | "
+                     f"{determ:.2f} | {share:.0%} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=1000, help="episodes per policy")
@@ -227,6 +255,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
     parser.add_argument("--catch-checks", action="store_true", help="exact catch values")
     parser.add_argument("--steering-study", action="store_true", help="steering rules")
+    parser.add_argument(
+        "--tracking-checks", action="store_true", help="deterministic vs stochastic reactive"
+    )
     add_results_arguments(parser)
     args = parser.parse_args()
     if args.fit_controllers:
@@ -241,6 +272,10 @@ def main() -> None:
     elif args.catch_checks:
         key, title = "catch-checks", "OccludedCatch: exact values"
         text = catch_checks(restarts=3, generations=30)
+    elif args.tracking_checks:
+        key, title = "tracking-checks", "OccludedTracking: deterministic reactive controllers"
+        text = f"{args.episodes} episodes (seed {args.seed}).\n\n"
+        text += tracking_checks(args.episodes, args.seed)
     elif args.steering_study:
         key, title = "steering-study", "Steering on the particle posterior"
         text = f"Steering on the particle posterior, {args.episodes} episodes.\n\n"

@@ -258,6 +258,38 @@ def test_numpy_acting_equals_the_torch_q_network():
         agent._greedy_actions_numpy(flat)
 
 
+def initial_q_values(agent, obs: np.ndarray) -> np.ndarray:
+    """Q-values ``[N, A]`` of ``obs[N, F]`` at the start of episodes (float64)."""
+    with torch.no_grad():
+        x = agent._obs_tensor(obs)
+        if not agent.recurrent:
+            return agent.q_net(x).double().numpy()
+        start = torch.ones(len(obs), dtype=torch.bool)
+        return agent.policy.step(x, agent._initial_state(len(obs)), start)[0].double().numpy()
+
+
+@pytest.mark.parametrize("name", ["dqn", "gru"])
+def test_policy_temperature_samples_the_softmax_of_q(name):
+    """Non-exploring actions are drawn from softmax(Q / τ): the frequencies over many copies of
+    one observation match it (numpy acting for the MLP, torch for the GRU); the draws repeat
+    with the seed; τ = 0 keeps the arg-max; a negative τ is refused."""
+    obs = np.tile(np.array([[0.01, 0.2, -0.03, -0.3]], np.float32), (4000, 1))
+    start = np.ones(len(obs), bool)
+    q = initial_q_values(AGENTS[name]("CartPole-v1", seed=0), obs[:1])[0]
+    tau = abs(q[1] - q[0])  # the likelier action is drawn with probability 1 / (1 + e^-1)
+    expected = np.exp((q - q.max()) / tau) / np.exp((q - q.max()) / tau).sum()
+    agent = AGENTS[name]("CartPole-v1", seed=0, policy_temperature=tau)
+    actions, _ = agent.predict(obs, None, start)
+    freq = np.bincount(actions, minlength=2) / len(actions)
+    np.testing.assert_allclose(freq, expected, atol=0.03)  # 4.3 standard errors
+    again = AGENTS[name]("CartPole-v1", seed=0, policy_temperature=tau)
+    assert np.array_equal(again.predict(obs, None, start)[0], actions)
+    greedy = AGENTS[name]("CartPole-v1", seed=0)
+    assert set(greedy.predict(obs, None, start)[0]) == {q.argmax()}
+    with pytest.raises(ValueError, match="policy_temperature"):
+        AGENTS[name]("CartPole-v1", policy_temperature=-0.1)
+
+
 def test_esn_reservoir_stays_frozen():
     agent = AGENTS["esn"]("CartPole-v1", seed=0)
     reservoir = {k: v.clone() for k, v in agent.policy.encoder.state_dict().items()}

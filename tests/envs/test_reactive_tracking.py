@@ -66,3 +66,17 @@ def test_stored_v1_controller_is_what_the_search_finds_today():
     np.testing.assert_allclose(
         optimise_reactive_params(task), stored_params()[task_key(task)], atol=1e-6
     )
+
+
+def test_deterministic_family_moves_at_full_speed_or_stays():
+    """With ``deterministic=True`` a drift speed below 1/2 stays put and one above moves every
+    step, so the returns do not depend on the drift's random numbers; the stochastic family
+    with the same slow drift scores differently."""
+    task = TrackingTask()
+    slow, fast = np.r_[0.0, np.full(KNOTS, 0.3)], np.r_[0.0, np.full(KNOTS, 0.7)]
+    det = reactive_returns(task, np.stack([slow, initial_params(), fast]), 50, 3, True)
+    np.testing.assert_array_equal(det[0], det[1])  # |u| = 0.3 < 1/2: the naive rule
+    assert not np.array_equal(det[2], det[1])
+    always = reactive_returns(task, np.r_[0.0, np.full(KNOTS, 1.0)], 50, 3)
+    np.testing.assert_array_equal(det[2], always[0])  # |u| = 0.7 >= 1/2: every step
+    assert not np.array_equal(reactive_returns(task, slow, 50, 3)[0], det[0])
