@@ -94,13 +94,9 @@ def reactive_returns(
     per_env = np.repeat(params, episodes, axis=0)
     rng = np.random.default_rng(seed)
     returns = np.zeros(count * episodes)
+    half = np.full((count * episodes, task.dim), 0.5)
     for _ in range(env.max_episode_steps):
-        draws = (
-            np.full((episodes, task.dim), 0.5)
-            if deterministic
-            else rng.random((episodes, task.dim))
-        )
-        uniform = np.tile(draws, (count, 1))
+        uniform = half if deterministic else np.tile(rng.random((episodes, task.dim)), (count, 1))
         obs, reward, _, _, _ = env.step(reactive_actions(task, per_env, obs, uniform))
         returns += reward
     env.close()

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 import stateful_rl.envs  # noqa: F401  (registers the ids)
+from stateful_rl.cli.config import load_run_config
 from stateful_rl.cli.evaluate import EVAL_SEED
 from stateful_rl.envs.salamander.references import (
     PARAMETERS_FILE,
@@ -161,9 +161,8 @@ def run_result(agent: str, seed: int, run_dir: Path, cpu: float) -> dict[str, An
     """The JSON line of a finished run: kept and final returns, the evaluation curve."""
     evaluation = json.loads((run_dir / "eval.json").read_text())
     curve = np.loadtxt(run_dir / "evaluations.csv", delimiter=",", skiprows=1, ndmin=2)
-    steps = yaml.safe_load((run_dir / "config.yaml").read_text())["steps"]
     return {
-        "agent": agent, "seed": seed, "env": ENV_ID, "steps": steps,
+        "agent": agent, "seed": seed, "env": ENV_ID, "steps": load_run_config(run_dir).steps,
         "kept_step": evaluation["num_timesteps"], "run_dir": str(run_dir),
         "kept": evaluation["mean_return"],
         "final": evaluation["final"]["mean_return"], "cpu_s": round(cpu, 1),
