@@ -725,16 +725,25 @@ class BaseAgent(ABC):
             self._eval_vec = make_eval_vector_env(make_env, n_par)
         return evaluate_episodes(self, make_env, seeds, deterministic, n_par, self._eval_vec)
 
-    def _evaluate_and_keep(self, best_model_path: str | os.PathLike | None) -> tuple[float, float]:
-        """Evaluate on fresh seeds; keep (and save) the model if it is the best so far."""
+    def _fresh_evaluation(self) -> np.ndarray:
+        """Returns ``[n_eval_episodes]`` of one evaluation on seeds no evaluation used before."""
         n = self.config.n_eval_episodes
         seeds = self._eval_seed + self._n_evals * n + np.arange(n)
         self._n_evals += 1
-        returns, _ = self.evaluate(seeds)
+        return self.evaluate(seeds)[0]
+
+    def _evaluate_and_keep(self, best_model_path: str | os.PathLike | None) -> tuple[float, float]:
+        """Evaluate on fresh seeds; keep (and save) the model if it is the best so far (with
+        ``eval_confirm``: if a second evaluation on fresh seeds says so too)."""
+        returns = self._fresh_evaluation()
         mean, std = float(returns.mean()), float(returns.std())
         self.eval_history.append((self.num_timesteps, mean, std))
-        if mean > self.best_mean_reward:
-            self.best_mean_reward, self.best_step = mean, self.num_timesteps
+        score = mean
+        if mean > self.best_mean_reward and self.config.eval_confirm:
+            score = float(self._fresh_evaluation().mean())
+            self.logger.record("eval/confirmed_mean_reward", score)
+        if score > self.best_mean_reward:
+            self.best_mean_reward, self.best_step = score, self.num_timesteps
             self._best_snapshot = self._snapshot()
             if best_model_path is not None:
                 self.save(best_model_path)

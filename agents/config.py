@@ -60,11 +60,17 @@ class AgentConfig:
         statistics are saved with the agent.
     eval_freq: env steps between evaluations that keep the best model (0: no evaluation).
     n_eval_episodes: episodes per evaluation, each with a fresh seed.
+    eval_confirm: a model whose evaluation beats the best so far is evaluated again on
+        ``n_eval_episodes`` fresh seeds and kept only if that mean beats the best too; the
+        best score is then that second mean. The first mean is the maximum of noisy
+        estimates and overrates the model it picks (the winner's curse); the second is an
+        unbiased estimate, so a lucky evaluation of a worse model cannot displace a better one.
     """
 
     normalize_obs: bool = False
     eval_freq: int = 0
     n_eval_episodes: int = 10
+    eval_confirm: bool = False
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

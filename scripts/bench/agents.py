@@ -4,6 +4,7 @@
     python -m stateful_rl.bench.agents table            # all results stored so far
     python -m stateful_rl.bench.agents speed            # steps/s against SB3 DQN and RecurrentPPO
     python -m stateful_rl.bench.agents seeds            # 8 seeds together vs one after another
+    python -m stateful_rl.bench.agents seeds --floor    # what a batched seed costs at least
 
 Each learning experiment is an (agent, env) preset of the command line, built exactly as
 ``stateful-rl train --env ENV --agent AGENT --seed S`` builds it (``EXPERIMENTS`` adds at
@@ -344,6 +345,53 @@ def print_seed_batch_table(
     print(f"load average at end {load}")
 
 
+def print_seed_batch_floor(n_seeds: int = 8, steps: int = 20_480) -> None:
+    """What a seed of the batched DQN case costs at least, in CPU seconds: its collection
+    (acting, env steps and replay, measured as a run whose updates never start) and the
+    arithmetic of its updates (its share of the stacked network's products for the rl-zoo
+    schedule: every update's forward and backward at batch 64, and each phase's target
+    network on the expected number of distinct bootstrap observations), against what one
+    seed trained alone costs. Together, ``n_seeds`` seeds cannot beat ``n_seeds`` times the
+    first two without sharing collection work between seeds."""
+    from stateful_rl.agents import DQN
+    from stateful_rl.encoders.feedforward import StackedMLP
+
+    cfg = ZOO_CARTPOLE
+    alone = _cpu_seconds(lambda: DQN("CartPole-v1", seed=0, device="cpu", **cfg).learn(steps))
+    no_updates = {**cfg, "learning_starts": steps + 1}
+    collect = _cpu_seconds(
+        lambda: DQN("CartPole-v1", seed=0, device="cpu", **no_updates).learn(steps)
+    )
+    net = StackedMLP(
+        [DQN("CartPole-v1", seed=s, device="cpu", **cfg).q_net for s in range(n_seeds)]
+    )
+    batch, phases = cfg["batch_size"], (steps - cfg["learning_starts"]) // cfg["train_freq"]
+    x, grad = torch.randn(n_seeds, batch, 4), torch.randn(n_seeds, batch, 2)
+    sampled = batch * cfg["gradient_steps"]
+    stored = cfg["learning_starts"] + cfg["train_freq"] * (1 + np.arange(phases))
+    distinct = stored * -np.expm1(sampled * np.log1p(-1 / stored))  # E[distinct] of k draws
+
+    def products() -> None:
+        for rows in distinct.round().astype(int):
+            net.forward(torch.randn(n_seeds, rows, 4))
+            for _ in range(cfg["gradient_steps"]):
+                net.forward_train(x)
+                net.backward(grad)
+
+    arithmetic = _cpu_seconds(products) / n_seeds
+    print(f"DQN, rl-zoo CartPole settings, {steps} env steps; CPU seconds per seed (process "
+          f"time, torch 1 thread); products stacked over {n_seeds} seeds, load average "
+          + " ".join(f"{x:.1f}" for x in os.getloadavg()) + "\n")  # fmt: skip
+    markdown_row(["cost of one seed", "CPU s"], header=True)
+    markdown_row(["trained alone", f"{alone:.1f}"])
+    markdown_row(["collection only (acting, env, replay)", f"{collect:.1f}"])
+    markdown_row(["its updates' products, stacked", f"{arithmetic:.1f}"])
+    markdown_row(["collection + products (the floor of a batched seed)",
+                  f"{collect + arithmetic:.1f}"])  # fmt: skip
+    markdown_row(["best speed-up of seeds together over seeds alone",
+                  f"{alone / (collect + arithmetic):.2f}x"])  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -378,6 +426,10 @@ def main() -> None:
     seeds.add_argument("--n-seeds", type=int, default=8)
     seeds.add_argument("--dqn-steps", type=int, default=20_480, help="0: skip the DQN case")
     seeds.add_argument("--nfq-steps", type=int, default=3_000, help="0: skip the NFQ case")
+    seeds.add_argument(
+        "--floor", action="store_true",
+        help="instead: what a seed costs at least in the batched DQN case, in its parts",
+    )  # fmt: skip
     parser.add_argument("--results", type=Path, default=Path("docs/data/agents.jsonl"))
     add_results_arguments(parser)
     args = parser.parse_args()
@@ -396,6 +448,9 @@ def main() -> None:
     elif args.command == "print-config":
         config = experiment_config(args.experiment, args.seed)
         print(yaml.safe_dump(config.to_dict(), sort_keys=True), end="")
+    elif args.command == "seeds" and args.floor:
+        with recorded(args.results_md, "agents-seeds-floor", "Agents: the floor of a batched seed"):
+            print_seed_batch_floor(args.n_seeds, args.dqn_steps)
     elif args.command == "seeds":
         with recorded(args.results_md, "agents-seeds", "Agents: seeds trained together"):
             print_seed_batch_table(args.repeats, args.n_seeds, args.dqn_steps, args.nfq_steps)

@@ -359,6 +359,31 @@ def test_callbacks_logger_and_kept_model(tmp_path):
     agent.restore_best()
 
 
+@pytest.mark.parametrize("confirm", [False, True])
+def test_eval_confirm_keeps_a_model_only_when_fresh_episodes_agree(confirm):
+    agent = DQN("CartPole-v1", seed=0, eval_freq=100, n_eval_episodes=3, eval_confirm=confirm)
+    screens = [1.0, 2.0, 0.625, 0.875]  # confirmations follow the screens that beat the best
+    means = iter([1.0, 0.75, 2.0, 0.5, 0.625, 0.875, 0.8125] if confirm else screens)
+    seen: list[int] = []
+
+    def scripted(seeds, deterministic=True):
+        seen.extend(int(s) for s in seeds)
+        return np.full(len(seeds), next(means)), np.ones(len(seeds))
+
+    agent.evaluate = scripted
+    kept = []
+    for step in (100, 200, 300, 400):
+        agent.num_timesteps = step
+        agent._evaluate_and_keep(None)
+        kept.append((agent.best_step, agent.best_mean_reward))
+    assert [m for _, m, _ in agent.eval_history] == screens
+    assert len(seen) == len(set(seen)) == 3 * (7 if confirm else 4)  # every episode fresh
+    if confirm:  # the lucky 2.0 at step 200 is refuted by its confirmation (0.5)
+        assert kept == [(100, 0.75), (100, 0.75), (100, 0.75), (400, 0.8125)]
+    else:
+        assert kept == [(100, 1.0), (200, 2.0), (200, 2.0), (200, 2.0)]
+
+
 @pytest.mark.parametrize("name", ["dqn", "gru"])
 def test_same_seed_same_training(name):
     def train(seed):
