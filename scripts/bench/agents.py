@@ -80,9 +80,8 @@ def experiment_config(name: str, seed: int) -> RunConfig:
     """The run config of experiment ``name``: ``stateful-rl train --env ENV --agent AGENT
     --seed S`` (and ``--encoder`` where the experiment names one) builds the same."""
     agent_name, env_id, extra = EXPERIMENTS[name]
-    config = resolve_config(flags={"env": env_id, "agent": agent_name, "seed": seed})
-    config.hyperparams.update(extra)
-    return config
+    flags = {"env": env_id, "agent": agent_name, "seed": seed}
+    return resolve_config(overrides={"hyperparams": extra}, flags=flags)
 
 
 def run_learning(

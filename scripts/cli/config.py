@@ -154,13 +154,20 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def preset(agent: str, env_id: str) -> dict[str, Any]:
-    """The agent's preset for ``env_id``: its ``default`` entry updated by the env's entry."""
+def preset(agent: str, env_id: str, encoder: str | None = None) -> dict[str, Any]:
+    """The agent's preset for ``env_id``: its ``default`` entry updated by the env's entry,
+    then by the env entry's ``encoders: {<encoder>: {...}}`` entry for ``encoder`` (a recipe
+    that differs by encoder, e.g. an LSTM that needs longer sequences than a GRU)."""
     source = resources.files("stateful_rl.cli.presets").joinpath(f"{agent}.yaml")
     if not source.is_file():
         return {}
     entries = yaml.safe_load(source.read_text()) or {}
-    return merge(entries.get("default", {}), entries.get(env_id, {}))
+    values = merge(entries.get("default", {}), entries.get(env_id, {}))
+    by_encoder = values.pop("encoders", {})
+    unknown = sorted(set(by_encoder) - set(ENCODERS))
+    if unknown:
+        raise ConfigError(f"preset {agent}.yaml, {env_id}: unknown encoders {unknown}")
+    return merge(values, by_encoder.get(encoder, {}))
 
 
 def check_type(key: str, value: Any, kind: Any) -> Any:
@@ -286,7 +293,11 @@ def resolve_config(
             f"unknown config key(s) {unknown}; allowed: {', '.join(RUN_KEYS)}, or a "
             f"hyper-parameter of {agent!r}: {', '.join(sorted(hyper_fields))}"
         )
-    values = merge(preset(agent, env_id), user)
+    given = user.get("hyperparams")
+    encoder = given.get("encoder") if isinstance(given, dict) else None
+    if encoder is None:
+        encoder = preset(agent, env_id).get("hyperparams", {}).get("encoder")
+    values = merge(preset(agent, env_id, encoder if isinstance(encoder, str) else None), user)
     hints = typing.get_type_hints(RunConfig)
     values = {k: check_type(k, v, hints[k]) for k, v in values.items()}
     for key, low in MINIMUM.items():

@@ -127,6 +127,20 @@ def test_layers_preset_file_set_flags(tmp_path):
     assert config.env_kwargs == {"sutton_barto_reward": True}
 
 
+def test_preset_entry_of_the_chosen_encoder():
+    def resolved(hyperparams, **flags):
+        config = resolve_config(
+            overrides={"hyperparams": hyperparams},
+            flags={"env": "OccludedTracking-v1", "agent": "recurrent-dqn", **flags},
+        )
+        hyper = config.hyperparams
+        return config.steps, hyper["sequence_length"], hyper["burn_in"], hyper["sequence_stride"]
+
+    assert resolved({}) == (300_000, 40, 10, 20)  # the env entry (GRU)
+    assert resolved({"encoder": "lstm"}) == (500_000, 80, 20, 40)  # its LSTM entry
+    assert resolved({"encoder": "lstm", "burn_in": 5}, steps=1000) == (1000, 80, 5, 40)
+
+
 def test_short_env_ids_and_esn_agent_resolve():
     config = resolve_config(flags={"env": "OccludedCatch-v0", "agent": "esn-dqn"})
     assert config.env == "stateful_rl/OccludedCatch-v0"
