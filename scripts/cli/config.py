@@ -295,8 +295,11 @@ def resolve_config(
         )
     given = user.get("hyperparams")
     encoder = given.get("encoder") if isinstance(given, dict) else None
-    if encoder is None:
-        encoder = preset(agent, env_id).get("hyperparams", {}).get("encoder")
+    if encoder is None:  # the preset's choice, else the agent's default
+        defaults = {f.name: f.default for f in dataclasses.fields(agent_class(agent).config_class)}
+        encoder = (
+            preset(agent, env_id).get("hyperparams", {}).get("encoder", defaults.get("encoder"))
+        )
     values = merge(preset(agent, env_id, encoder if isinstance(encoder, str) else None), user)
     hints = typing.get_type_hints(RunConfig)
     values = {k: check_type(k, v, hints[k]) for k, v in values.items()}
