@@ -361,18 +361,18 @@ def print_seed_batch_floor(n_seeds: int = 8, steps: int = 20_480) -> None:
     collect = _cpu_seconds(
         lambda: DQN("CartPole-v1", seed=0, device="cpu", **no_updates).learn(steps)
     )
-    net = StackedMLP(
-        [DQN("CartPole-v1", seed=s, device="cpu", **cfg).q_net for s in range(n_seeds)]
-    )
+    agents = [DQN("CartPole-v1", seed=s, device="cpu", **cfg) for s in range(n_seeds)]
+    net = StackedMLP([agent.q_net for agent in agents])
+    obs_dim, n_actions = agents[0].obs_dim, agents[0].n_actions
     batch, phases = cfg["batch_size"], (steps - cfg["learning_starts"]) // cfg["train_freq"]
-    x, grad = torch.randn(n_seeds, batch, 4), torch.randn(n_seeds, batch, 2)
+    x, grad = torch.randn(n_seeds, batch, obs_dim), torch.randn(n_seeds, batch, n_actions)
     sampled = batch * cfg["gradient_steps"]
     stored = cfg["learning_starts"] + cfg["train_freq"] * (1 + np.arange(phases))
     distinct = stored * -np.expm1(sampled * np.log1p(-1 / stored))  # E[distinct] of k draws
 
     def products() -> None:
         for rows in distinct.round().astype(int):
-            net.forward(torch.randn(n_seeds, rows, 4))
+            net.forward(torch.randn(n_seeds, rows, obs_dim))
             for _ in range(cfg["gradient_steps"]):
                 net.forward_train(x)
                 net.backward(grad)

@@ -157,7 +157,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def preset(agent: str, env_id: str, encoder: str | None = None) -> dict[str, Any]:
     """The agent's preset for ``env_id``: its ``default`` entry updated by the env's entry,
     then by the env entry's ``encoders: {<encoder>: {...}}`` entry for ``encoder`` (a recipe
-    that differs by encoder, e.g. an LSTM that needs longer sequences than a GRU)."""
+    that differs by encoder, e.g. an LSTM that needs longer sequences than a GRU). Without
+    ``encoder``: the one the agent fixes, else the preset's, else the agent's default."""
     source = resources.files("stateful_rl.cli.presets").joinpath(f"{agent}.yaml")
     if not source.is_file():
         return {}
@@ -167,6 +168,10 @@ def preset(agent: str, env_id: str, encoder: str | None = None) -> dict[str, Any
     unknown = sorted(set(by_encoder) - set(ENCODERS))
     if unknown:
         raise ConfigError(f"preset {agent}.yaml, {env_id}: unknown encoders {unknown}")
+    if encoder is None:
+        encoder = AGENTS[agent].fixed.get("encoder") or values.get("hyperparams", {}).get(
+            "encoder", getattr(agent_class(agent).config_class, "encoder", None)
+        )
     return merge(values, by_encoder.get(encoder, {}))
 
 
@@ -295,11 +300,6 @@ def resolve_config(
         )
     given = user.get("hyperparams")
     encoder = given.get("encoder") if isinstance(given, dict) else None
-    if encoder is None:  # the preset's choice, else the agent's default
-        defaults = {f.name: f.default for f in dataclasses.fields(agent_class(agent).config_class)}
-        encoder = (
-            preset(agent, env_id).get("hyperparams", {}).get("encoder", defaults.get("encoder"))
-        )
     values = merge(preset(agent, env_id, encoder if isinstance(encoder, str) else None), user)
     hints = typing.get_type_hints(RunConfig)
     values = {k: check_type(k, v, hints[k]) for k, v in values.items()}
