@@ -17,6 +17,12 @@ from helpers import cli, run_module
             ["--env", "CartPoleNoVel-v0", "--agent", "recurrent-dqn", "--seed", "4"],
         ),
         (
+            ["stateful_rl.bench.race", "print-config", "--env", "popgym-RepeatPreviousEasy-v0",
+             "--seed", "3"],
+            ["--import", "popgym", "--env", "popgym-RepeatPreviousEasy-v0", "--agent",
+             "recurrent-dqn", "--seed", "3"],
+        ),
+        (
             ["stateful_rl.bench.agents", "print-config", "rdqn-lstm-tracking", "--seed", "1"],
             ["--env", "OccludedTracking-v1", "--agent", "recurrent-dqn", "--encoder", "lstm",
              "--seed", "1"],
