@@ -13,9 +13,11 @@ are our preset's for the env, used for the peer too.
   where the zoo has them (CartPoleNoVel-v1: the same task as our CartPoleNoVel-v0), else
   the best settings found here (see ``PEER_SETTINGS``).
 
-    python -m stateful_rl.bench.race run --method ours --env CartPoleNoVel-v0 --seed 0
-    python -m stateful_rl.bench.race all --envs CartPoleNoVel-v0 --seeds 0 1 2 3 4 --jobs 2
+    python -m stateful_rl.bench.race run --method ours --env stateful_rl/CartPoleNoVel-v0 --seed 0
+    python -m stateful_rl.bench.race all --envs stateful_rl/CartPoleNoVel-v0 --jobs 2
     python -m stateful_rl.bench.race table --results docs/data/race.jsonl
+    python -m stateful_rl.bench.race all --envs popgym-RepeatPreviousEasy-v0 \
+        --results docs/data/race-popgym.jsonl   # its own section, "race-popgym"
 """
 
 from __future__ import annotations
@@ -305,7 +307,11 @@ def main(argv: list[str] | None = None) -> None:
                         f.write(out[-1] + "\n")
                     print(out[-1][:200], flush=True)
     if args.command in ("all", "table"):
-        with recorded(args.results_md, "race", "Race: recurrent DQN against RecurrentPPO"):
+        # One section per results file: docs/data/race.jsonl -> "race", race-popgym -> ...
+        title = "Race: recurrent DQN against RecurrentPPO" + (
+            "" if args.results.stem == "race" else f" ({args.results.stem})"
+        )
+        with recorded(args.results_md, args.results.stem, title):
             print_table(args.results)
 
 
