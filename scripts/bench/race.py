@@ -179,7 +179,7 @@ def run_peer(
     kwargs["activation_fn"] = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[
         kwargs["activation_fn"]
     ]
-    env = make_vec_env(env_id, n_envs, seed=seed, env_kwargs={"render_mode": None})  # no frames
+    env = make_vec_env(env_id, n_envs, seed=seed)
     normalizer = VecNormalize(env, gamma=settings["gamma"]) if normalize else None
     model = RecurrentPPO(
         "MlpLstmPolicy", normalizer or env, seed=seed, device="cpu", policy_kwargs=kwargs,
