@@ -4,14 +4,14 @@ Each (method, env, seed) trains in its own process (CPU time is that process's
 ``time.process_time``, evaluations included) with the same evaluation protocol on both
 sides: every ``eval_freq`` env steps, ``n_eval_episodes`` episodes with seeds from the same
 stream (the agents' own ``seed + 1 000 000 + k``), the best evaluation's model kept, and at
-the end the kept model scored on 100 fresh episodes. ``eval_freq`` and ``n_eval_episodes``
-are our preset's for the env, used for the peer too.
+the end the kept model scored on 100 fresh episodes. ``eval_freq``, ``n_eval_episodes`` and
+the env steps are our preset's for the env, used for the peer too.
 
 - ours: the recurrent-dqn preset for the env, built exactly as ``stateful-rl train --env ENV
   --agent recurrent-dqn --seed S`` builds it (``print-config`` prints it for comparison);
 - rppo: sb3-contrib's RecurrentPPO with rl-baselines3-zoo's tuned ``ppo_lstm`` settings
   where the zoo has them (CartPoleNoVel-v1: the same task as our CartPoleNoVel-v0), else
-  the best settings found here (see ``PEER_SETTINGS``).
+  those in ``PEER_SETTINGS`` (which says where they are not tuned for the env).
 
     python -m stateful_rl.bench.race run --method ours --env stateful_rl/CartPoleNoVel-v0 --seed 0
     python -m stateful_rl.bench.race all --envs stateful_rl/CartPoleNoVel-v0 --jobs 2
@@ -49,11 +49,12 @@ FINAL_SEED = 10_000_000  # the 100 fresh episodes that score the kept model
 N_FINAL = 100
 EVAL_SEED_OFFSET = 1_000_000  # as BaseAgent: evaluation k uses seed + 1e6 + k * n + i
 
-# env -> (imports, threshold of "solved" on the mean evaluation return, peer steps)
-ENVS: dict[str, tuple[tuple[str, ...], float, int]] = {
-    "stateful_rl/CartPoleNoVel-v0": ((), 475.0, 150_000),
-    "popgym-PositionOnlyCartPoleEasy-v0": (("popgym",), 0.95, 150_000),
-    "popgym-RepeatPreviousEasy-v0": (("popgym",), 0.95, 100_000),
+# env -> (imports, threshold of "solved" on the mean evaluation return); both methods train
+# for our preset's env steps
+ENVS: dict[str, tuple[tuple[str, ...], float]] = {
+    "stateful_rl/CartPoleNoVel-v0": ((), 475.0),
+    "popgym-PositionOnlyCartPoleEasy-v0": (("popgym",), 0.95),
+    "popgym-RepeatPreviousEasy-v0": (("popgym",), 0.95),
 }
 ZOO_CARTPOLE_NOVEL: dict[str, Any] = {  # rl-baselines3-zoo hyperparams/ppo_lstm.yml
     "n_envs": 8, "normalize": True, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8,
@@ -172,7 +173,7 @@ def run_peer(
     from stable_baselines3.common.vec_env import VecNormalize
 
     import_for(env_id)
-    ours = ours_config(env_id, seed).hyperparams
+    ours = ours_config(env_id, seed)
     settings = merge(PEER_SETTINGS[env_id], parse_overrides(overrides or []))  # a copy
     n_envs, normalize = settings.pop("n_envs"), settings.pop("normalize")
     kwargs = settings.pop("policy_kwargs")
@@ -185,7 +186,7 @@ def run_peer(
         "MlpLstmPolicy", normalizer or env, seed=seed, device="cpu", policy_kwargs=kwargs,
         **{k: linear(v) for k, v in settings.items()},
     )  # fmt: skip
-    race = Race(env_id, seed, ours["eval_freq"], ours["n_eval_episodes"])
+    race = Race(env_id, seed, ours.hyperparams["eval_freq"], ours.hyperparams["n_eval_episodes"])
     make_env = lambda: gym.make(env_id)  # noqa: E731
     eval_env = make_eval_vector_env(make_env, min(race.n_eval, 32))
 
@@ -208,7 +209,7 @@ def run_peer(
                 race.record(self.num_timesteps, evaluate(race.seeds(k)), snapshot)
             return True
 
-    model.learn(steps or ENVS[env_id][2], callback=Evaluations())
+    model.learn(steps or ours.steps, callback=Evaluations())
     if not race.curve or race.curve[-1][0] != model.num_timesteps:  # as ours: a last one
         snapshot = (copy.deepcopy(model.policy.state_dict()),
                     copy.deepcopy(normalizer.obs_rms) if normalizer else None)  # fmt: skip
