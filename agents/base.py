@@ -668,6 +668,8 @@ class BaseAgent(ABC):
             if not self.eval_history or self.eval_history[-1][0] != self.num_timesteps:
                 self._evaluate_and_keep(best_model_path)
             self.logger.record("eval/final_mean_reward", self.eval_history[-1][1])
+            if self.config.eval_final_paired and self.best_step != self.num_timesteps:
+                self._keep_better_of_final_and_kept(best_model_path)
         self._dump_logs(t0, start_steps)
         callback.on_training_end()
         return self
@@ -725,12 +727,34 @@ class BaseAgent(ABC):
             self._eval_vec = make_eval_vector_env(make_env, n_par)
         return evaluate_episodes(self, make_env, seeds, deterministic, n_par, self._eval_vec)
 
-    def _fresh_evaluation(self) -> np.ndarray:
-        """Returns ``[n_eval_episodes]`` of one evaluation on seeds no evaluation used before."""
+    def _fresh_eval_seeds(self) -> np.ndarray:
+        """``[n_eval_episodes]`` episode seeds that no evaluation used before."""
         n = self.config.n_eval_episodes
         seeds = self._eval_seed + self._n_evals * n + np.arange(n)
         self._n_evals += 1
-        return self.evaluate(seeds)[0]
+        return seeds
+
+    def _fresh_evaluation(self) -> np.ndarray:
+        """Returns ``[n_eval_episodes]`` of one evaluation on fresh seeds."""
+        return self.evaluate(self._fresh_eval_seeds())[0]
+
+    def _keep_better_of_final_and_kept(self, best_model_path: str | os.PathLike | None) -> None:
+        """``eval_final_paired``: the final and the kept model play the same fresh episodes; the
+        better mean is kept. The agent is left holding the final model, as ``learn`` leaves it."""
+        assert self._best_snapshot is not None  # learn's last evaluation keeps a model
+        final = self._snapshot()
+        seeds = self._fresh_eval_seeds()
+        final_mean = float(self.evaluate(seeds)[0].mean())
+        self._restore(self._best_snapshot)
+        kept_mean = float(self.evaluate(seeds)[0].mean())
+        self._restore(final)
+        self.logger.record("eval/paired_final_mean_reward", final_mean)
+        self.logger.record("eval/paired_kept_mean_reward", kept_mean)
+        if final_mean > kept_mean:
+            self.best_mean_reward, self.best_step = final_mean, self.num_timesteps
+            self._best_snapshot = final
+            if best_model_path is not None:
+                self.save(best_model_path)
 
     def _evaluate_and_keep(self, best_model_path: str | os.PathLike | None) -> tuple[float, float]:
         """Evaluate on fresh seeds; keep (and save) the model if it is the best so far (with

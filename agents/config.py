@@ -65,12 +65,18 @@ class AgentConfig:
         best score is then that second mean. The first mean is the maximum of noisy
         estimates and overrates the model it picks (the winner's curse); the second is an
         unbiased estimate, so a lucky evaluation of a worse model cannot displace a better one.
+    eval_final_paired: when ``learn`` ends, the final model and the kept one play the same
+        ``n_eval_episodes`` fresh episodes and the one with the higher mean is kept, scored by
+        that mean. Played on the same episodes, the two means differ by the models' difference
+        alone, without the episodes' own spread, which exceeds the late models' differences
+        once the step size has decayed.
     """
 
     normalize_obs: bool = False
     eval_freq: int = 0
     n_eval_episodes: int = 10
     eval_confirm: bool = False
+    eval_final_paired: bool = False
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

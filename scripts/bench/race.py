@@ -5,7 +5,10 @@ Each (method, env, seed) trains in its own process (CPU time is that process's
 sides: every ``eval_freq`` env steps, ``n_eval_episodes`` episodes with seeds from the same
 stream (the agents' own ``seed + 1 000 000 + k``), the best evaluation's model kept, and at
 the end the kept model scored on 100 fresh episodes. ``eval_freq``, ``n_eval_episodes`` and
-the env steps are our preset's for the env, used for the peer too.
+the env steps are our preset's for the env, used for the peer too. On the memory envs
+"solved" means a memory score of ``SOLVED_MEMORY_SCORE`` (between the best memoryless policy
+and the Bayes filter, both scored on the same 100 fresh episodes as the kept model), and
+the kept model's memory score is reported.
 
 - ours: the recurrent-dqn preset for the env, built exactly as ``stateful-rl train --env ENV
   --agent recurrent-dqn --seed S`` builds it (``print-config`` prints it for comparison);
@@ -18,6 +21,8 @@ the env steps are our preset's for the env, used for the peer too.
     python -m stateful_rl.bench.race table --results docs/data/race.jsonl
     python -m stateful_rl.bench.race all --envs popgym-RepeatPreviousEasy-v0 \
         --results docs/data/race-popgym.jsonl   # its own section, "race-popgym"
+    python -m stateful_rl.bench.race all --envs stateful_rl/OccludedCatch-v1 \
+        --results docs/data/race-memory.jsonl
 """
 
 from __future__ import annotations
@@ -43,16 +48,19 @@ import torch
 from stateful_rl.agents.evaluation import evaluate_episodes, make_eval_vector_env
 from stateful_rl.cli.config import merge, parse_overrides, resolve_config
 from stateful_rl.cli.training import build_agent
+from stateful_rl.envs.reference_policies import episode_returns, memory_score
 from stateful_rl.report.results import add_results_arguments, recorded
 
 FINAL_SEED = 10_000_000  # the 100 fresh episodes that score the kept model
 N_FINAL = 100
 EVAL_SEED_OFFSET = 1_000_000  # as BaseAgent: evaluation k uses seed + 1e6 + k * n + i
 
-# env -> (imports, threshold of "solved" on the mean evaluation return); both methods train
-# for our preset's env steps
-ENVS: dict[str, tuple[tuple[str, ...], float]] = {
+SOLVED_MEMORY_SCORE = 0.9
+# env -> (imports, threshold of "solved" on the mean evaluation return, None: a memory env,
+# solved at SOLVED_MEMORY_SCORE); both methods train for our preset's env steps
+ENVS: dict[str, tuple[tuple[str, ...], float | None]] = {
     "stateful_rl/CartPoleNoVel-v0": ((), 475.0),
+    "stateful_rl/OccludedCatch-v1": ((), None),
     "popgym-PositionOnlyCartPoleEasy-v0": (("popgym",), 0.95),
     "popgym-RepeatPreviousEasy-v0": (("popgym",), 0.95),
 }
@@ -70,6 +78,7 @@ PEER_SETTINGS: dict[str, dict[str, Any]] = {
     # --set KEY=VALUE` tries others); its observations are Discrete (one-hot in SB3's
     # policy), nothing to normalise.
     "popgym-RepeatPreviousEasy-v0": {**ZOO_CARTPOLE_NOVEL, "normalize": False},
+    "stateful_rl/OccludedCatch-v1": ZOO_CARTPOLE_NOVEL,  # not tuned for the task
 }
 
 
@@ -97,8 +106,17 @@ class Race:
 
     def __init__(self, env_id: str, seed: int, eval_freq: int, n_eval: int) -> None:
         self.env_id, self.seed, self.eval_freq, self.n_eval = env_id, seed, eval_freq, n_eval
-        self.threshold = ENVS[env_id][1]
-        self.cpu0 = time.process_time()
+        threshold = ENVS[env_id][1]
+        self.references: dict[str, float] | None = None
+        if threshold is None:  # a memory env: its references on the scoring episodes
+            self.references = {
+                p: float(episode_returns(env_id, p, N_FINAL, FINAL_SEED).mean())
+                for p in ("random", "best_memoryless", "bayes")
+            }
+            low, high = self.references["best_memoryless"], self.references["bayes"]
+            threshold = low + SOLVED_MEMORY_SCORE * (high - low)
+        self.threshold = threshold
+        self.cpu0 = time.process_time()  # after the references: they are not training
         self.curve: list[tuple[int, float, float]] = []  # (env step, CPU s, mean return)
         self.best = -np.inf
         self.best_state: Any = None
@@ -113,13 +131,20 @@ class Race:
 
     def result(self, method: str, final: float, kept: float) -> dict[str, Any]:
         solved = [cpu for _, cpu, mean in self.curve if mean >= self.threshold]
-        return {
+        result = {
             "method": method, "env": self.env_id, "seed": self.seed,
             "threshold": self.threshold, "cpu_to_solve": solved[0] if solved else None,
             "cpu_total": time.process_time() - self.cpu0, "kept": kept, "final": final,
             "steps": self.curve[-1][0] if self.curve else 0,
             "curve": [(s, round(c, 1), round(m, 3)) for s, c, m in self.curve],
         }  # fmt: skip
+        if (ref := self.references) is not None:
+            result["references"] = ref
+            for label, value in (("kept", kept), ("final", final)):
+                result[f"memory_score_{label}"] = memory_score(
+                    value, ref["best_memoryless"], ref["bayes"]
+                )
+        return result
 
 
 def run_ours(
@@ -229,7 +254,14 @@ def median_interval(values: list[float], draws: int = 10_000) -> tuple[float, fl
     data = np.asarray(values, dtype=float)
     rng = np.random.default_rng(0)
     medians = np.median(rng.choice(data, (draws, len(data))), axis=1)
-    return float(np.median(data)), *np.percentile(medians, [2.5, 97.5]).tolist()
+    with np.errstate(invalid="ignore"):  # between two infs the interpolation gives nan
+        low, high = np.nan_to_num(np.percentile(medians, [2.5, 97.5]), nan=np.inf, posinf=np.inf)
+    return float(np.median(data)), float(low), float(high)
+
+
+def seconds(t: float) -> str:
+    """CPU seconds to solve as a table shows them ("–": not solved)."""
+    return "–" if t == np.inf else f"{t:.0f}"
 
 
 def print_table(results: Path) -> None:
@@ -237,20 +269,31 @@ def print_table(results: Path) -> None:
     for line in results.read_text().splitlines():
         r = json.loads(line)
         rows[r["env"], r["method"]].append(r)
-    print("| env | method | seeds | kept ≥ threshold on 100 fresh episodes | kept returns | "
+    print("| env | method | seeds | kept ≥ threshold on 100 fresh episodes | kept returns "
+          "(memory score) | "
           "CPU s to first evaluation ≥ threshold: median [95 % interval] | per seed | "
           "CPU s of the whole run (median) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
+    references = [r for rs in rows.values() for r in rs if "references" in r]
     for (env_id, method), rs in sorted(rows.items()):
         rs.sort(key=lambda r: r["seed"])
         solved = sum(r["kept"] >= r["threshold"] for r in rs)
         times = [r["cpu_to_solve"] if r["cpu_to_solve"] is not None else np.inf for r in rs]
         median, low, high = median_interval(times)
-        per_seed = ", ".join("–" if t == np.inf else f"{t:.0f}" for t in times)
-        kept = ", ".join(f"{r['kept']:.4g}" for r in rs)
+        per_seed = ", ".join(seconds(t) for t in times)
+        kept = ", ".join(
+            f"{r['kept']:.4g}" + (f" ({r['memory_score_kept']:.2f})" if "references" in r else "")
+            for r in rs
+        )
         total = float(np.median([r["cpu_total"] for r in rs]))
-        print(f"| {env_id} | {method} | {len(rs)} | {solved}/{len(rs)} | {kept} | "
-              f"{median:.0f} [{low:.0f}, {high:.0f}] | {per_seed} | {total:.0f} |")  # fmt: skip
+        interval = f"{seconds(median)} [{seconds(low)}, {seconds(high)}]"
+        print(f"| {env_id} | {method} | {len(rs)} | {solved}/{len(rs)} | {kept} | {interval} | "
+              f"{per_seed} | {total:.0f} |")  # fmt: skip
+    for env_id, ref in sorted({r["env"]: r["references"] for r in references}.items()):
+        print(f"\n{env_id}: threshold at memory score {SOLVED_MEMORY_SCORE} between the best "
+              f"memoryless policy ({ref['best_memoryless']:.4g}) and the Bayes filter "
+              f"({ref['bayes']:.4g}) on the 100 scoring episodes (random "
+              f"{ref['random']:.4g}).")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

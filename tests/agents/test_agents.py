@@ -384,14 +384,43 @@ def test_eval_confirm_keeps_a_model_only_when_fresh_episodes_agree(confirm):
         assert kept == [(100, 1.0), (200, 2.0), (200, 2.0), (200, 2.0)]
 
 
+@pytest.mark.parametrize("final_wins", [False, True])
+def test_eval_final_paired_keeps_the_better_of_final_and_kept_on_the_same_episodes(final_wins):
+    agent = DQN(
+        "CartPole-v1", seed=0, eval_freq=100, n_eval_episodes=3, eval_final_paired=True,
+        learning_starts=10, train_freq=1,
+    )  # fmt: skip
+    means = iter([2.0, 1.0, 1.5, 1.75 if final_wins else 1.25, 1.5])  # 3 screens, final, kept
+    calls: list[tuple[list[int], torch.Tensor]] = []
+
+    def scripted(seeds, deterministic=True):
+        calls.append(([int(s) for s in seeds], weights(agent)))
+        return np.full(len(seeds), next(means)), np.ones(len(seeds))
+
+    agent.evaluate = scripted
+    agent.learn(300)
+    (_, kept), (final_seeds, final), (kept_seeds, kept_again) = calls[0], calls[-2], calls[-1]
+    assert len(calls) == 5 and final_seeds == kept_seeds  # the pair plays the same episodes
+    assert final_seeds not in [seeds for seeds, _ in calls[:3]]  # ... which are fresh
+    assert torch.equal(kept_again, kept) and not torch.equal(final, kept)
+    assert torch.equal(weights(agent), final)  # learn leaves the final model in the agent
+    agent.restore_best()
+    assert torch.equal(weights(agent), final if final_wins else kept)
+    assert (agent.best_step, agent.best_mean_reward) == ((300, 1.75) if final_wins else (100, 2.0))
+
+
+def weights(agent) -> torch.Tensor:
+    """All parameters of the agent's modules, flattened into one copy."""
+    modules = agent._modules().values()
+    return torch.cat([p.detach().flatten() for m in modules for p in m.parameters()])
+
+
 @pytest.mark.parametrize("name", ["dqn", "gru"])
 def test_same_seed_same_training(name):
     def train(seed):
         agent = AGENTS[name](gym.make_vec("CartPole-v1", 2), seed=seed)
         agent.learn(500)
-        return torch.cat(
-            [p.detach().flatten() for m in agent._modules().values() for p in m.parameters()]
-        )
+        return weights(agent)
 
     first = train(3)
     assert torch.equal(first, train(3))
