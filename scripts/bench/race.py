@@ -78,7 +78,10 @@ PEER_SETTINGS: dict[str, dict[str, Any]] = {
     # --set KEY=VALUE` tries others); its observations are Discrete (one-hot in SB3's
     # policy), nothing to normalise.
     "popgym-RepeatPreviousEasy-v0": {**ZOO_CARTPOLE_NOVEL, "normalize": False},
-    "stateful_rl/OccludedCatch-v1": ZOO_CARTPOLE_NOVEL,  # not tuned for the task
+    # The zoo's recurrent CartPole settings with a larger step size: the best of one-seed
+    # tries (seed 0, memory score of the kept model: as zoo 0.45, lin_3e-3 0.64, ent_coef
+    # 0.01 0.44, gae_lambda 0.95 with gamma 0.99 0.21); not tuned further.
+    "stateful_rl/OccludedCatch-v1": {**ZOO_CARTPOLE_NOVEL, "learning_rate": "lin_3e-3"},
 }
 
 
