@@ -751,10 +751,7 @@ class BaseAgent(ABC):
         self.logger.record("eval/paired_final_mean_reward", final_mean)
         self.logger.record("eval/paired_kept_mean_reward", kept_mean)
         if final_mean > kept_mean:
-            self.best_mean_reward, self.best_step = final_mean, self.num_timesteps
-            self._best_snapshot = final
-            if best_model_path is not None:
-                self.save(best_model_path)
+            self._keep(final_mean, best_model_path)
 
     def _evaluate_and_keep(self, best_model_path: str | os.PathLike | None) -> tuple[float, float]:
         """Evaluate on fresh seeds; keep (and save) the model if it is the best so far (with
@@ -767,14 +764,18 @@ class BaseAgent(ABC):
             score = float(self._fresh_evaluation().mean())
             self.logger.record("eval/confirmed_mean_reward", score)
         if score > self.best_mean_reward:
-            self.best_mean_reward, self.best_step = score, self.num_timesteps
-            self._best_snapshot = self._snapshot()
-            if best_model_path is not None:
-                self.save(best_model_path)
+            self._keep(score, best_model_path)
         self.logger.record("eval/mean_reward", mean)
         self.logger.record("eval/std_reward", std)
         self.logger.record("eval/best_mean_reward", self.best_mean_reward)
         return mean, std
+
+    def _keep(self, score: float, best_model_path: str | os.PathLike | None) -> None:
+        """Keep the model the agent holds now as the best, scored ``score`` (and save it)."""
+        self.best_mean_reward, self.best_step = score, self.num_timesteps
+        self._best_snapshot = self._snapshot()
+        if best_model_path is not None:
+            self.save(best_model_path)
 
     def _snapshot(self) -> dict[str, Any]:
         """Copies of everything ``predict`` depends on."""

@@ -296,11 +296,17 @@ def policy_returns(
 
 
 def evaluate_reference_policies(
-    env_id: str, n_episodes: int = 100, seed: int = 0, **env_kwargs: Any
+    env_id: str,
+    n_episodes: int = 100,
+    seed: int = 0,
+    *,
+    policies: tuple[str, ...] = POLICIES,
+    **env_kwargs: Any,
 ) -> dict[str, tuple[float, float]]:
-    """``{policy: (mean return, std)}`` of every reference policy on ``env_id``."""
+    """``{policy: (mean return, std)}`` of each of ``policies`` on ``env_id``, all on the same
+    episodes."""
     results = {}
-    for name in POLICIES:
+    for name in policies:
         returns = episode_returns(env_id, name, n_episodes, seed, **env_kwargs)
         results[name] = (float(returns.mean()), float(returns.std()))
     return results

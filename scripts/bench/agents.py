@@ -35,9 +35,10 @@ import torch
 import yaml
 
 import stateful_rl.envs  # noqa: F401  (registers the stateful_rl/... ids)
+from stateful_rl.bench.common import add_memory_scores, reference_means
 from stateful_rl.cli.config import RunConfig, parse_overrides, resolve_config
 from stateful_rl.cli.training import build_agent
-from stateful_rl.envs.reference_policies import episode_returns, memory_score
+from stateful_rl.envs.reference_policies import memory_score
 from stateful_rl.report.results import add_results_arguments, recorded
 
 FINAL_SEED = 10_000_000  # seeds of the 100 final evaluation episodes
@@ -112,15 +113,7 @@ def run_learning(
         "curve": [(s, round(m, 2)) for s, m, _ in agent.eval_history],
     }  # fmt: skip
     if env_id.startswith("stateful_rl/Occluded"):
-        ref = {
-            p: float(episode_returns(env_id, p, N_FINAL, FINAL_SEED, **config.env_kwargs).mean())
-            for p in ("random", "best_memoryless", "bayes")
-        }
-        result["references"] = ref
-        for label, value in (("kept", kept), ("final", final)):
-            result[f"memory_score_{label}"] = memory_score(
-                value, ref["best_memoryless"], ref["bayes"]
-            )
+        add_memory_scores(result, reference_means(env_id, N_FINAL, FINAL_SEED, **config.env_kwargs))
     return result
 
 

@@ -1,10 +1,34 @@
-"""Timing helpers shared by the ``bench_*`` scripts."""
+"""Helpers shared by the benchmark scripts: timing, and the memory scores of a result row."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import gymnasium as gym
+
+from stateful_rl.envs.reference_policies import evaluate_reference_policies, memory_score
+
+MEMORY_REFERENCES = ("random", "best_memoryless", "bayes")  # the memory score's scale
+
+
+def reference_means(env_id: str, n_episodes: int, seed: int, **env_kwargs: Any) -> dict[str, float]:
+    """``{policy: mean return}`` of the references in ``MEMORY_REFERENCES`` on episodes
+    ``seed .. seed + n_episodes - 1``."""
+    results = evaluate_reference_policies(
+        env_id, n_episodes, seed, policies=MEMORY_REFERENCES, **env_kwargs
+    )
+    return {policy: mean for policy, (mean, _) in results.items()}
+
+
+def add_memory_scores(result: dict[str, Any], references: dict[str, float]) -> None:
+    """Adds ``references`` and the memory scores of ``result["kept"]`` and
+    ``result["final"]`` (returns on the references' episodes) to a result row."""
+    result["references"] = references
+    for label in ("kept", "final"):
+        result[f"memory_score_{label}"] = memory_score(
+            result[label], references["best_memoryless"], references["bayes"]
+        )
 
 
 def steps_per_second(env: gym.Env, steps: int, seed: int = 0) -> float:

@@ -46,9 +46,9 @@ import numpy as np
 import torch
 
 from stateful_rl.agents.evaluation import evaluate_episodes, make_eval_vector_env
+from stateful_rl.bench.common import add_memory_scores, reference_means
 from stateful_rl.cli.config import merge, parse_overrides, resolve_config
 from stateful_rl.cli.training import build_agent
-from stateful_rl.envs.reference_policies import episode_returns, memory_score
 from stateful_rl.report.results import add_results_arguments, recorded
 
 FINAL_SEED = 10_000_000  # the 100 fresh episodes that score the kept model
@@ -112,10 +112,7 @@ class Race:
         threshold = ENVS[env_id][1]
         self.references: dict[str, float] | None = None
         if threshold is None:  # a memory env: its references on the scoring episodes
-            self.references = {
-                p: float(episode_returns(env_id, p, N_FINAL, FINAL_SEED).mean())
-                for p in ("random", "best_memoryless", "bayes")
-            }
+            self.references = reference_means(env_id, N_FINAL, FINAL_SEED)
             low, high = self.references["best_memoryless"], self.references["bayes"]
             threshold = low + SOLVED_MEMORY_SCORE * (high - low)
         self.threshold = threshold
@@ -141,12 +138,8 @@ class Race:
             "steps": self.curve[-1][0] if self.curve else 0,
             "curve": [(s, round(c, 1), round(m, 3)) for s, c, m in self.curve],
         }  # fmt: skip
-        if (ref := self.references) is not None:
-            result["references"] = ref
-            for label, value in (("kept", kept), ("final", final)):
-                result[f"memory_score_{label}"] = memory_score(
-                    value, ref["best_memoryless"], ref["bayes"]
-                )
+        if self.references is not None:
+            add_memory_scores(result, self.references)
         return result
 
 
@@ -277,7 +270,9 @@ def print_table(results: Path) -> None:
           "CPU s to first evaluation ≥ threshold: median [95 % interval] | per seed | "
           "CPU s of the whole run (median) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
-    references = [r for rs in rows.values() for r in rs if "references" in r]
+    references = {
+        r["env"]: r["references"] for rs in rows.values() for r in rs if "references" in r
+    }
     for (env_id, method), rs in sorted(rows.items()):
         rs.sort(key=lambda r: r["seed"])
         solved = sum(r["kept"] >= r["threshold"] for r in rs)
@@ -292,7 +287,7 @@ def print_table(results: Path) -> None:
         interval = f"{seconds(median)} [{seconds(low)}, {seconds(high)}]"
         print(f"| {env_id} | {method} | {len(rs)} | {solved}/{len(rs)} | {kept} | {interval} | "
               f"{per_seed} | {total:.0f} |")  # fmt: skip
-    for env_id, ref in sorted({r["env"]: r["references"] for r in references}.items()):
+    for env_id, ref in sorted(references.items()):
         print(f"\n{env_id}: threshold at memory score {SOLVED_MEMORY_SCORE} between the best "
               f"memoryless policy ({ref['best_memoryless']:.4g}) and the Bayes filter "
               f"({ref['bayes']:.4g}) on the 100 scoring episodes (random "
