@@ -295,6 +295,20 @@ def policy_returns(
     return returns
 
 
+def reference_means(
+    env_id: str,
+    n_episodes: int = 100,
+    seed: int = 0,
+    *,
+    policies: tuple[str, ...] = POLICIES,
+    **env_kwargs: Any,
+) -> dict[str, float]:
+    """``{policy: mean return}`` of each of ``policies`` on ``env_id``, all on the episodes
+    with seeds ``seed .. seed + n_episodes - 1``."""
+    results = evaluate_reference_policies(env_id, n_episodes, seed, policies=policies, **env_kwargs)
+    return {policy: mean for policy, (mean, _) in results.items()}
+
+
 def evaluate_reference_policies(
     env_id: str,
     n_episodes: int = 100,

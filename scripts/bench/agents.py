@@ -35,10 +35,10 @@ import torch
 import yaml
 
 import stateful_rl.envs  # noqa: F401  (registers the stateful_rl/... ids)
-from stateful_rl.bench.common import add_memory_scores, reference_means
+from stateful_rl.bench.common import MEMORY_REFERENCES, add_memory_scores
 from stateful_rl.cli.config import RunConfig, parse_overrides, resolve_config
 from stateful_rl.cli.training import build_agent
-from stateful_rl.envs.reference_policies import memory_score
+from stateful_rl.envs.reference_policies import memory_score, reference_means
 from stateful_rl.report.results import add_results_arguments, recorded
 
 FINAL_SEED = 10_000_000  # seeds of the 100 final evaluation episodes
@@ -113,7 +113,10 @@ def run_learning(
         "curve": [(s, round(m, 2)) for s, m, _ in agent.eval_history],
     }  # fmt: skip
     if env_id.startswith("stateful_rl/Occluded"):
-        add_memory_scores(result, reference_means(env_id, N_FINAL, FINAL_SEED, **config.env_kwargs))
+        references = reference_means(
+            env_id, N_FINAL, FINAL_SEED, policies=MEMORY_REFERENCES, **config.env_kwargs
+        )
+        add_memory_scores(result, references)
     return result
 
 

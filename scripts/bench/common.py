@@ -7,18 +7,9 @@ from typing import Any
 
 import gymnasium as gym
 
-from stateful_rl.envs.reference_policies import evaluate_reference_policies, memory_score
+from stateful_rl.envs.reference_policies import memory_score
 
 MEMORY_REFERENCES = ("random", "best_memoryless", "bayes")  # the memory score's scale
-
-
-def reference_means(env_id: str, n_episodes: int, seed: int, **env_kwargs: Any) -> dict[str, float]:
-    """``{policy: mean return}`` of the references in ``MEMORY_REFERENCES`` on episodes
-    ``seed .. seed + n_episodes - 1``."""
-    results = evaluate_reference_policies(
-        env_id, n_episodes, seed, policies=MEMORY_REFERENCES, **env_kwargs
-    )
-    return {policy: mean for policy, (mean, _) in results.items()}
 
 
 def add_memory_scores(result: dict[str, Any], references: dict[str, float]) -> None:

@@ -32,7 +32,7 @@ from stateful_rl.claims.base import Break, Verdict, state_reset_every_step
 from stateful_rl.cli.config import resolve_config
 from stateful_rl.cli.training import build_agent
 from stateful_rl.encoders import EchoStateEncoder, GRUEncoder
-from stateful_rl.envs.reference_policies import POLICIES, episode_returns, memory_score
+from stateful_rl.envs.reference_policies import memory_score, reference_means
 
 NUMBER = 8
 TITLE = "Recurrent value-based agents solve a partially observable task that memoryless ones cannot"
@@ -115,10 +115,7 @@ def run_catch(budget: CatchBudget) -> dict[str, Any]:
             returns.setdefault(name, []).append(float(agent.evaluate(seeds)[0].mean()))
             curves.setdefault(name, []).append(agent.eval_history)
             steps = config.steps
-    references = {
-        policy: float(episode_returns(CATCH, policy, budget.episodes, CATCH_FRESH_SEED).mean())
-        for policy in POLICIES
-    }
+    references = reference_means(CATCH, budget.episodes, CATCH_FRESH_SEED)
     return {
         "env": CATCH,
         "returns": returns,

@@ -37,9 +37,9 @@ from stateful_rl.envs.catch import CatchTask
 from stateful_rl.envs.catch_references import CatchBeliefFilter, CatchModel
 from stateful_rl.envs.reference_policies import (
     ReferencePolicy,
-    episode_returns,
     memory_score,
     policy_returns,
+    reference_means,
 )
 
 NUMBER = 12
@@ -292,10 +292,7 @@ def policy_table(
         lambda o: torch.from_numpy(o[:, BALL]).float(),
         lambda h: decoder(h.double()).numpy(),
     )
-    returns = {
-        name: float(episode_returns(ENV, name, n, seed).mean())
-        for name in ("best_memoryless", "bayes")
-    }
+    returns = reference_means(ENV, n, seed, policies=("best_memoryless", "bayes"))
     for name, tracker in (("greedy_exact_belief", exact), ("greedy_decoded_gru", gru)):
         policy = policy_returns(ENV, lambda task, t=tracker: LandingPolicy(task, n, t), n, seed)
         returns[name] = float(policy.mean())

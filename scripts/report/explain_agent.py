@@ -44,7 +44,7 @@ from stateful_rl.agents.explain import (
     pick_decision,
     play_episode,
 )
-from stateful_rl.envs.reference_policies import POLICIES, episode_returns, memory_score
+from stateful_rl.envs.reference_policies import memory_score, reference_means
 
 ENV_ID = "stateful_rl/OccludedTracking-v0"
 RUN_DIR = Path("docs/saved_runs/rdqn_lstm_tracking")
@@ -73,10 +73,7 @@ AGENT_KINDS = {
 
 def reference_returns() -> dict[str, float]:
     """Mean return of every reference policy on the saved runs' fresh episodes."""
-    return {
-        policy: float(episode_returns(ENV_ID, policy, len(FRESH_SEEDS), int(FRESH_SEEDS[0])).mean())
-        for policy in POLICIES
-    }
+    return reference_means(ENV_ID, len(FRESH_SEEDS), int(FRESH_SEEDS[0]))
 
 
 def train(kind: str, steps: int, seed: int, out: Path, n_envs: int = 8) -> dict[str, Any]:

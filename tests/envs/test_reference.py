@@ -16,6 +16,7 @@ from stateful_rl.envs.reference_policies import (
     make_policy,
     memory_score,
     reference_label,
+    reference_means,
 )
 from stateful_rl.envs.registration import TRACKING_V0
 from stateful_rl.envs.steering import greedy_actions
@@ -102,6 +103,13 @@ def test_evaluate_reference_policies_reports_every_policy():
     assert list(results) == list(POLICIES)
     assert results["bayes"] == (1.0, 0.0)
     assert all(std >= 0 for _, std in results.values())
+
+
+def test_reference_means_are_the_chosen_policies_means_on_the_same_episodes():
+    means = reference_means(CATCH_V1, 20, seed=7, policies=("random", "best_memoryless"))
+    assert list(means) == ["random", "best_memoryless"]
+    for policy, mean in means.items():
+        assert mean == episode_returns(CATCH_V1, policy, 20, seed=7).mean()
 
 
 def test_memory_score_and_gap_ratio_scales_and_errors():
