@@ -8,7 +8,8 @@ the end the kept model scored on 100 fresh episodes. ``eval_freq``, ``n_eval_epi
 the env steps are our preset's for the env, used for the peer too. On the memory envs
 "solved" means the env's memory score in ``SOLVED_MEMORY_SCORES`` (between the best
 memoryless policy and the Bayes filter, both scored on the same 100 fresh episodes as the
-kept model), and the kept model's memory score is reported.
+kept model), and the kept model's memory score is reported, and each method's memory score
+at equal CPU time (its last evaluation within the faster method's median run time).
 
 - ours: the recurrent-dqn preset for the env, built exactly as ``stateful-rl train --env ENV
   --agent recurrent-dqn --seed S`` builds it (``print-config`` prints it for comparison);
@@ -49,7 +50,7 @@ from stateful_rl.agents.evaluation import evaluate_episodes, make_eval_vector_en
 from stateful_rl.bench.common import MEMORY_REFERENCES, add_memory_scores
 from stateful_rl.cli.config import merge, parse_overrides, resolve_config
 from stateful_rl.cli.training import build_agent
-from stateful_rl.envs.reference_policies import reference_means
+from stateful_rl.envs.reference_policies import memory_score, reference_means
 from stateful_rl.report.results import add_results_arguments, recorded
 
 FINAL_SEED = 10_000_000  # the 100 fresh episodes that score the kept model
@@ -301,6 +302,28 @@ def print_table(results: Path) -> None:
               f"the best memoryless policy ({ref['best_memoryless']:.4g}) and the Bayes filter "
               f"({ref['bayes']:.4g}) on the 100 scoring episodes (random "
               f"{ref['random']:.4g}).")  # fmt: skip
+        runs = {method: rs for (env, method), rs in sorted(rows.items()) if env == env_id}
+        if len(runs) > 1:
+            print_equal_cpu(runs, ref)
+
+
+def print_equal_cpu(runs: dict[str, list[dict[str, Any]]], ref: dict[str, float]) -> None:
+    """Each method's memory score at the same CPU time: that of the last evaluation within
+    the first ``budget`` CPU seconds of each run, where ``budget`` is the smaller of the
+    methods' median whole-run CPU (the slower method is cut where the faster one ended)."""
+    budget = min(float(np.median([r["cpu_total"] for r in rs])) for rs in runs.values())
+    parts = []
+    for method, rs in runs.items():
+        scores = []
+        for r in rs:
+            means = [mean for _, cpu, mean in r["curve"] if cpu <= budget]
+            if means:
+                scores.append(memory_score(means[-1], ref["best_memoryless"], ref["bayes"]))
+        per_seed = ", ".join(f"{x:.2f}" for x in scores)
+        median = f"{np.median(scores):.2f}" if scores else "–"
+        parts.append(f"{method} {median} ({per_seed})")
+    print(f"\nAt equal CPU time ({budget:.0f} s of each run), the memory score of the last "
+          f"evaluation, median (per seed): {'; '.join(parts)}.")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

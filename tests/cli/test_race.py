@@ -51,3 +51,21 @@ def test_race_table_shows_unsolved_runs_as_dashes(tmp_path, capsys):
     (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     print_table(tmp_path / "r.jsonl")
     assert "| 0/3 | 0.5, 0.5, 0.5 | – [–, –] | –, –, – | 9 |" in capsys.readouterr().out
+
+
+def test_race_table_compares_memory_scores_at_the_faster_methods_cpu(tmp_path, capsys):
+    from stateful_rl.bench.race import print_table
+
+    ref = {"random": -1.0, "best_memoryless": 0.0, "bayes": 1.0}
+    rows = [  # ours ends at 10 s, the peer at 20 s: both are read at 10 s
+        {"method": "ours", "cpu_total": 10.0, "curve": [(1, 4.0, 0.9), (2, 9.0, 0.5)]},
+        {"method": "rppo", "cpu_total": 20.0, "curve": [(1, 8.0, 0.2), (2, 19.0, 1.0)]},
+    ]
+    rows = [{**r, "env": "stateful_rl/OccludedCatch-v1", "seed": 0, "threshold": 0.9,
+             "kept": 0.5, "cpu_to_solve": None, "references": ref,
+             "memory_score_kept": 0.5} for r in rows]  # fmt: skip
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    print_table(tmp_path / "r.jsonl")
+    out = capsys.readouterr().out
+    assert "At equal CPU time (10 s of each run)" in out
+    assert "ours 0.50 (0.50); rppo 0.20 (0.20)." in out
