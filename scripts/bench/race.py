@@ -8,7 +8,7 @@ the end the kept model scored on 100 fresh episodes. ``eval_freq``, ``n_eval_epi
 the env steps are our preset's for the env, used for the peer too. On the memory envs
 "solved" means the env's memory score in ``SOLVED_MEMORY_SCORES`` (between the best
 memoryless policy and the Bayes filter, both scored on the same 100 fresh episodes as the
-kept model), and the kept model's memory score is reported, and each method's memory score
+kept model); the table gives the kept model's memory score and each method's memory score
 at equal CPU time (its last evaluation within the faster method's median run time).
 
 - ours: the recurrent-dqn preset for the env, built exactly as ``stateful-rl train --env ENV
