@@ -6,7 +6,7 @@ sides: every ``eval_freq`` env steps, ``n_eval_episodes`` episodes with seeds fr
 stream (the agents' own ``seed + 1 000 000 + k``), the best evaluation's model kept, and at
 the end the kept model scored on 100 fresh episodes. ``eval_freq``, ``n_eval_episodes`` and
 the env steps are our preset's for the env, used for the peer too. On the memory envs
-"solved" means the env's memory score in ``SOLVED_MEMORY_SCORES`` (between the best
+"solved" means the memory score in the env's ``ENVS`` entry (between the best
 memoryless policy and the Bayes filter, both scored on the same 100 fresh episodes as the
 kept model); the table gives the kept model's memory score and each method's memory score
 at equal CPU time (its last evaluation within the faster method's median run time).
@@ -37,7 +37,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -57,18 +57,26 @@ FINAL_SEED = 10_000_000  # the 100 fresh episodes that score the kept model
 N_FINAL = 100
 EVAL_SEED_OFFSET = 1_000_000  # as BaseAgent: evaluation k uses seed + 1e6 + k * n + i
 
-# Memory env -> the memory score that counts as solved: catch has an exact Bayes filter that
-# a recurrent agent can nearly match; on tracking (a particle filter's score) the recurrent
-# presets keep 0.7-0.73 after 300k env steps, so half the memory gap is its mark.
-SOLVED_MEMORY_SCORES = {"stateful_rl/OccludedCatch-v1": 0.9, "stateful_rl/OccludedTracking-v1": 0.5}
-# env -> (imports, threshold of "solved" on the mean evaluation return, None: a memory env,
-# solved at its SOLVED_MEMORY_SCORES); both methods train for our preset's env steps
-ENVS: dict[str, tuple[tuple[str, ...], float | None]] = {
-    "stateful_rl/CartPoleNoVel-v0": ((), 475.0),
-    "stateful_rl/OccludedCatch-v1": ((), None),
-    "stateful_rl/OccludedTracking-v1": ((), None),
-    "popgym-PositionOnlyCartPoleEasy-v0": (("popgym",), 0.95),
-    "popgym-RepeatPreviousEasy-v0": (("popgym",), 0.95),
+
+class RaceEnv(NamedTuple):
+    """An env of the race: the packages that register it, and when a run counts as solved:
+    at a mean evaluation return of ``solved_at``, or (``memory_env``) at a memory score of
+    ``solved_at``. Both methods train for our preset's env steps."""
+
+    imports: tuple[str, ...]
+    solved_at: float
+    memory_env: bool = False
+
+
+ENVS: dict[str, RaceEnv] = {
+    "stateful_rl/CartPoleNoVel-v0": RaceEnv((), 475.0),
+    # Catch has an exact Bayes filter that a recurrent agent can nearly match; on tracking (a
+    # particle filter's score) the recurrent presets keep 0.7-0.73 after 300k env steps, so
+    # half the memory gap is its mark.
+    "stateful_rl/OccludedCatch-v1": RaceEnv((), 0.9, memory_env=True),
+    "stateful_rl/OccludedTracking-v1": RaceEnv((), 0.5, memory_env=True),
+    "popgym-PositionOnlyCartPoleEasy-v0": RaceEnv(("popgym",), 0.95),
+    "popgym-RepeatPreviousEasy-v0": RaceEnv(("popgym",), 0.95),
 }
 ZOO_CARTPOLE_NOVEL: dict[str, Any] = {  # rl-baselines3-zoo hyperparams/ppo_lstm.yml
     "n_envs": 8, "normalize": True, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8,
@@ -96,7 +104,7 @@ PEER_SETTINGS: dict[str, dict[str, Any]] = {
 
 
 def import_for(env_id: str) -> None:
-    for module in ENVS[env_id][0]:
+    for module in ENVS[env_id].imports:
         __import__(module)
 
 
@@ -119,15 +127,15 @@ class Race:
 
     def __init__(self, env_id: str, seed: int, eval_freq: int, n_eval: int) -> None:
         self.env_id, self.seed, self.eval_freq, self.n_eval = env_id, seed, eval_freq, n_eval
-        threshold = ENVS[env_id][1]
+        race_env = ENVS[env_id]
+        self.threshold = race_env.solved_at
         self.references: dict[str, float] | None = None
-        if threshold is None:  # a memory env: its references on the scoring episodes
+        if race_env.memory_env:  # the references on the scoring episodes set the threshold
             self.references = reference_means(
                 env_id, N_FINAL, FINAL_SEED, policies=MEMORY_REFERENCES
             )
             low, high = self.references["best_memoryless"], self.references["bayes"]
-            threshold = low + SOLVED_MEMORY_SCORES[env_id] * (high - low)
-        self.threshold = threshold
+            self.threshold = low + race_env.solved_at * (high - low)
         self.cpu0 = time.process_time()  # after the references: they are not training
         self.curve: list[tuple[int, float, float]] = []  # (env step, CPU s, mean return)
         self.best = -np.inf
@@ -300,7 +308,7 @@ def print_table(results: Path) -> None:
         print(f"| {env_id} | {method} | {len(rs)} | {solved}/{len(rs)} | {kept} | {interval} | "
               f"{per_seed} | {total:.0f} |")  # fmt: skip
     for env_id, ref in sorted(references.items()):
-        print(f"\n{env_id}: threshold at memory score {SOLVED_MEMORY_SCORES[env_id]} between "
+        print(f"\n{env_id}: threshold at memory score {ENVS[env_id].solved_at} between "
               f"the best memoryless policy ({ref['best_memoryless']:.4g}) and the Bayes filter "
               f"({ref['bayes']:.4g}) on the 100 scoring episodes (random "
               f"{ref['random']:.4g}).")  # fmt: skip
